@@ -1,0 +1,249 @@
+/** job.exec's side effects: validate_config, launch_task + await_task, calculate_metadata. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import { matchPattern, substitute, varsIn } from '../src/engine/partitions.js';
+import { Failures, strataFailure, type FailureType } from '../src/errors.js';
+import type { JobConfig, PartitionManifest, PartitionRef } from '../src/generated/databuild.js';
+import type { JobRepository } from '../src/jobs/repository.js';
+import { LaunchError, type Launcher } from '../src/launchers/launcher.js';
+import { tailOfFile } from '../src/launchers/process.js';
+import type { NewBuildEvent, Store } from '../src/store/store.js';
+
+export interface TaskRef {
+  buildId: string;
+  taskId: string;
+}
+
+/** Everything a task's launch needs, validated against the job's current job.yaml. */
+export interface PreparedTask extends TaskRef {
+  job: string;
+  team: string;
+  cwd: string;
+  argv: string[];
+  env: Record<string, string>;
+  config: JobConfig;
+  retries: number;
+  timeoutSeconds?: number;
+}
+
+export interface RunTaskInput {
+  task: PreparedTask;
+  /** The job-level attempt (1 + the job's retries at most). */
+  attempt: number;
+  willRetryOnFailure: boolean;
+}
+
+export interface TaskRun {
+  attempt: number;
+  startTimeMs: number;
+  endTimeMs: number;
+  logFile: string;
+  manifestFile: string;
+}
+
+/** Variables Strata sets itself; a job's config may not override them. */
+const RESERVED_ENV = ['STRATA_JOB_CONFIG', 'STRATA_PARTITIONS', 'STRATA_MANIFEST_FILE', 'STRATA_WAREHOUSE', 'STRATA_BUILD_ID', 'STRATA_TASK_ID'];
+
+export interface TaskActivityDeps {
+  store: Store;
+  jobs: JobRepository;
+  launcher: Launcher;
+  logsDir: string;
+  dataDir: string;
+  warehouseDir: string;
+  /** The environment every task starts from (PATH, HOME, ...), before job and Strata variables. */
+  taskEnv: () => Record<string, string>;
+  heartbeatEventSeconds: number;
+  /** How often await_task heartbeats to Temporal. */
+  heartbeatMs?: number;
+}
+
+export function createTaskActivities(deps: TaskActivityDeps) {
+  const heartbeatMs = deps.heartbeatMs ?? 2000;
+  const failWith = async (ref: TaskRef & { job: string; partitions: PartitionRef[] }, event: NewBuildEvent, type: FailureType, message: string, details = {}) => {
+    await deps.store.appendEvents([event]);
+    return strataFailure(type, message, details);
+  };
+
+  return {
+    /** validate_config: the stored JobConfig still fits the job; resolves the command and environment. */
+    async validateConfig(ref: TaskRef & { job: string }): Promise<PreparedTask> {
+      const task = await deps.store.getTask(ref.buildId, ref.taskId);
+      const partitions = task?.config.outputs ?? [];
+      const base = { buildId: ref.buildId, job: ref.job, taskId: ref.taskId, partitions };
+      const reject = async (message: string) => {
+        const failure = { kind: Failures.config_invalid.kind, type: 'config_invalid', message };
+        throw await failWith({ ...ref, partitions }, { ...base, type: 'config_validate_fail', payload: { failure } }, 'config_invalid', message);
+      };
+      if (!task) return reject(`build ${ref.buildId} has no task ${ref.taskId}`);
+      const job = deps.jobs.load().jobs.get(task.job);
+      if (!job) return reject(`job ${task.job} no longer exists (or its job.yaml is invalid) in ${deps.jobs.dir}`);
+
+      let bindings: Record<string, string> | undefined;
+      for (const out of task.config.outputs) {
+        const match = job.outputs.map((p) => matchPattern(p, out)).find((b) => b !== undefined);
+        if (!match) return reject(`job ${job.name} does not declare the output "${out}"`);
+        bindings ??= match;
+      }
+      const argv = [...job.manifest.exec.map((arg) => substitute(arg, bindings ?? {})), ...task.config.args];
+      const unbound = argv.flatMap((arg) => varsIn(arg));
+      if (unbound.length > 0) return reject(`exec of job ${job.name} uses {${unbound.join('}, {')}}, which its outputs do not bind`);
+      const badEnv = Object.keys(task.config.env).filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || RESERVED_ENV.includes(k));
+      if (badEnv.length > 0) return reject(`config env may not set ${badEnv.join(', ')} (invalid or reserved names)`);
+
+      await deps.store.appendEvents([{ ...base, type: 'config_validate_success', payload: { config: task.config } }]);
+      return {
+        buildId: ref.buildId,
+        taskId: ref.taskId,
+        job: job.name,
+        team: job.team,
+        cwd: job.dir,
+        argv,
+        env: { ...job.manifest.runtime_env, ...task.config.env },
+        config: task.config,
+        retries: job.manifest.retries,
+        ...(job.manifest.timeout_seconds ? { timeoutSeconds: job.manifest.timeout_seconds } : {}),
+      };
+    },
+
+    /**
+     * launch_task and await_task. One activity, because a local process can only be awaited by the
+     * worker that started it; its heartbeat is what lets another worker take the task over when this
+     * one dies (the heartbeat times out and Temporal retries the activity elsewhere).
+     */
+    async runTask({ task, attempt, willRetryOnFailure }: RunTaskInput): Promise<TaskRun> {
+      const ctx = Context.current();
+      const base = { buildId: task.buildId, job: task.job, taskId: task.taskId, partitions: task.config.outputs };
+      const runDir = path.join(deps.logsDir, ...task.taskId.split('/'));
+      const logFile = path.join(runDir, `${task.buildId}.attempt-${attempt}.${ctx.info.attempt}.log`);
+      const manifestFile = path.join(deps.dataDir, 'manifests', ...task.taskId.split('/'), `${task.buildId}.attempt-${attempt}.json`);
+      fs.mkdirSync(path.dirname(manifestFile), { recursive: true });
+      fs.rmSync(manifestFile, { force: true });
+
+      const env: Record<string, string> = {
+        ...deps.taskEnv(),
+        ...task.env,
+        STRATA_JOB_CONFIG: JSON.stringify(task.config),
+        STRATA_PARTITIONS: task.config.outputs.join(','),
+        STRATA_MANIFEST_FILE: manifestFile,
+        STRATA_WAREHOUSE: deps.warehouseDir,
+        STRATA_BUILD_ID: task.buildId,
+        STRATA_TASK_ID: task.taskId,
+      };
+      const startTimeMs = Date.now();
+      let launched;
+      try {
+        launched = await deps.launcher.launch({ cwd: task.cwd, argv: task.argv, env, logFile });
+      } catch (err) {
+        const userFault = err instanceof LaunchError && err.userFault;
+        const type: FailureType = userFault ? 'task_failed' : 'task_launch_failed';
+        const message = `job ${task.job}: ${(err as Error).message}`;
+        await deps.store.appendEvents([
+          { ...base, type: 'task_launch_fail', payload: { attempt, failure: { kind: Failures[type].kind, type, message } } },
+        ]);
+        throw strataFailure(type, message);
+      }
+      await deps.store.appendEvents([
+        {
+          ...base,
+          type: 'task_launch_success',
+          payload: { attempt, launcher: deps.launcher.name, logPath: logFile, pid: launched.pid, worker: `${os.hostname()}:${process.pid}` },
+        },
+      ]);
+
+      const deadline = task.timeoutSeconds ? startTimeMs + task.timeoutSeconds * 1000 : Infinity;
+      let lastEventAt = startTimeMs;
+      let exit: Awaited<typeof launched.exited> | undefined;
+      let timedOut = false;
+      void launched.exited.then((status) => (exit = status));
+      const cancelled = ctx.cancelled.catch((err: unknown) => err);
+      try {
+        while (exit === undefined) {
+          const tick = new Promise((resolve) => setTimeout(resolve, Math.min(heartbeatMs, Math.max(0, deadline - Date.now()))));
+          const reason = await Promise.race([launched.exited.then(() => undefined), tick.then(() => undefined), cancelled]);
+          if (reason instanceof CancelledFailure) throw reason;
+          if (exit !== undefined) break;
+          const now = Date.now();
+          if (now >= deadline) {
+            timedOut = true;
+            await launched.stop();
+            break;
+          }
+          ctx.heartbeat({ attempt });
+          if (now - lastEventAt >= deps.heartbeatEventSeconds * 1000) {
+            lastEventAt = now;
+            await deps.store.appendEvents([{ ...base, type: 'task_heartbeat', payload: { attempt, runningMs: now - startTimeMs } }]);
+          }
+        }
+      } catch (err) {
+        // Cancelled by the build, or the worker is shutting down: stop the whole process group first.
+        await launched.stop();
+        throw err;
+      }
+
+      const status = await launched.exited;
+      const endTimeMs = Date.now();
+      if (!timedOut && status.exitCode === 0) {
+        await deps.store.appendEvents([{ ...base, type: 'task_success', payload: { attempt, durationMs: endTimeMs - startTimeMs } }]);
+        return { attempt, startTimeMs, endTimeMs, logFile, manifestFile };
+      }
+      const logTail = tailOfFile(logFile);
+      await deps.store.appendEvents([
+        {
+          ...base,
+          type: 'task_failed',
+          payload: { attempt, exitCode: status.exitCode ?? -1, signal: status.signal ?? '', logTail, willRetry: willRetryOnFailure },
+        },
+      ]);
+      if (timedOut)
+        throw strataFailure('task_timed_out', `job ${task.job} ran longer than its timeout_seconds (${task.timeoutSeconds}) and was stopped`, {
+          logFile,
+        });
+      const how = status.exitCode !== null ? `exited with code ${status.exitCode}` : `was killed by ${status.signal}`;
+      throw strataFailure('task_failed', `job ${task.job} ${how} (attempt ${attempt}); log ${logFile}:\n${logTail.slice(-800)}`, {
+        exitCode: status.exitCode,
+        signal: status.signal,
+        logFile,
+      });
+    },
+
+    /** calculate_metadata: builds the PartitionManifest, making the outputs live in the catalog. */
+    async calculateMetadata(input: { task: PreparedTask; run: TaskRun }): Promise<PartitionManifest> {
+      const { task, run } = input;
+      const base = { buildId: task.buildId, job: task.job, taskId: task.taskId, partitions: task.config.outputs };
+      let metadataJson = '{}';
+      if (fs.existsSync(run.manifestFile)) {
+        const text = fs.readFileSync(run.manifestFile, 'utf8');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+          const message = `job ${task.job} wrote ${run.manifestFile} (STRATA_MANIFEST_FILE), which is not a JSON object: ${text.slice(0, 200)}`;
+          const failure = { kind: Failures.metadata_invalid.kind, type: 'metadata_invalid', message };
+          await deps.store.appendEvents([{ ...base, type: 'metadata_calculation_fail', payload: { failure } }]);
+          throw strataFailure('metadata_invalid', message);
+        }
+        metadataJson = JSON.stringify(parsed);
+      }
+      const manifest: PartitionManifest = {
+        outputs: task.config.outputs,
+        inputs: task.config.inputs,
+        job: task.job,
+        taskId: task.taskId,
+        buildId: task.buildId,
+        startTimeMs: run.startTimeMs,
+        endTimeMs: run.endTimeMs,
+        attempt: run.attempt,
+        metadataJson,
+      };
+      await deps.store.appendEvents([{ ...base, type: 'metadata', payload: { manifest } }]);
+      return manifest;
+    },
+  };
+}

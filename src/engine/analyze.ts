@@ -1,0 +1,343 @@
+/**
+ * graph.analyze: walks back from the requested partitions, asking each partition's producer for its
+ * JobConfig (job.config), until every needed partition is live, delegated to another build, or produced
+ * by a task of this plan. Pure apart from the two injected lookups, so it is unit-tested without Temporal.
+ */
+import type { Failure, JobConfig, PartitionRef } from '../generated/databuild.js';
+import type { FailureType } from '../errors.js';
+import { Failures } from '../errors.js';
+import type { JobDefinition } from '../jobs/manifest.js';
+import type { NewBuildEvent, PartitionRecord, PlannedTask } from '../store/store.js';
+import { taskIdFor, taskWorkflowId } from './ids.js';
+import { firstSegment, instantiate, matchPattern } from './partitions.js';
+
+export interface AnalyzeInput {
+  buildId: string;
+  requested: PartitionRef[];
+  jobs: Map<string, JobDefinition>;
+  /** Invalid job.yaml files, quoted when a partition has no producer. */
+  jobProblems?: string[];
+  /** The catalog's records of these partitions (absent when never built). */
+  lookup(refs: PartitionRef[]): Promise<Map<PartitionRef, PartitionRecord>>;
+  /** Runs a job's `config` command for these outputs; throws ConfigCommandError with the user's output. */
+  runConfig(job: JobDefinition, outputs: PartitionRef[]): Promise<JobConfig[]>;
+  /** A plan larger than this is refused (a config command walking back forever). */
+  maxTasks?: number;
+  now?: () => number;
+}
+
+export interface JobGraphPlan {
+  tasks: PlannedTask[];
+  skipped: PartitionRef[];
+  delegated: PartitionRef[];
+}
+
+export type AnalyzeResult =
+  | { ok: true; plan: JobGraphPlan; events: NewBuildEvent[] }
+  | { ok: false; failure: Failure & { type: FailureType }; details: Record<string, unknown>; events: NewBuildEvent[] };
+
+export class ConfigCommandError extends Error {}
+
+/** At most this many configs are copied into a config_success event; the count covers all. */
+const CONFIGS_IN_EVENT = 20;
+
+class AnalyzeFailure extends Error {
+  constructor(
+    readonly type: FailureType,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Producers by the first segment of their output patterns; a pattern starting with a variable goes under ''. */
+function indexProducers(jobs: Map<string, JobDefinition>) {
+  const index = new Map<string, { job: JobDefinition; outputIndex: number }[]>();
+  for (const job of jobs.values())
+    job.outputs.forEach((pattern, outputIndex) => {
+      const first = pattern.segments[0]!;
+      const key = first.kind === 'literal' ? first.text : '';
+      index.set(key, [...(index.get(key) ?? []), { job, outputIndex }]);
+    });
+  return (ref: PartitionRef) => {
+    const candidates = [...(index.get(firstSegment(ref)) ?? []), ...(index.get('') ?? [])];
+    const found = new Map<string, { job: JobDefinition; bindings: Record<string, string> }>();
+    for (const { job, outputIndex } of candidates) {
+      if (found.has(job.name)) continue;
+      const bindings = matchPattern(job.outputs[outputIndex]!, ref);
+      if (bindings) found.set(job.name, { job, bindings });
+    }
+    return [...found.values()];
+  };
+}
+
+/** The declarative job.config: one task per distinct binding of the output variables. */
+export function configureDeclarative(job: JobDefinition, requests: { ref: PartitionRef; bindings: Record<string, string> }[]): JobConfig[] {
+  const byBinding = new Map<string, JobConfig>();
+  for (const { bindings } of requests) {
+    const key = JSON.stringify(Object.entries(bindings).sort(([a], [b]) => a.localeCompare(b)));
+    if (byBinding.has(key)) continue;
+    byBinding.set(key, {
+      outputs: job.outputs.map((p) => instantiate(p, bindings)),
+      inputs: job.inputs.map(({ pattern, depType }) => ({ depType, partitionRef: instantiate(pattern, bindings) })),
+      args: [],
+      env: {},
+    });
+  }
+  return [...byBinding.values()];
+}
+
+export async function analyze(input: AnalyzeInput): Promise<AnalyzeResult> {
+  const now = input.now ?? Date.now;
+  const events: NewBuildEvent[] = [];
+  const emit = (event: Omit<NewBuildEvent, 'buildId' | 'timestampMs'>) =>
+    events.push({ ...event, buildId: input.buildId, timestampMs: now() } as NewBuildEvent);
+  try {
+    const plan = await walk(input, emit);
+    emit({
+      type: 'job_graph',
+      payload: { taskCount: plan.tasks.length, skippedCount: plan.skipped.length, delegatedCount: plan.delegated.length },
+    });
+    return { ok: true, plan, events };
+  } catch (err) {
+    if (!(err instanceof AnalyzeFailure)) throw err;
+    const failure = { kind: Failures[err.type].kind, type: err.type, message: err.message };
+    emit({ type: 'graph_analyze_fail', payload: { failure } });
+    return { ok: false, failure, details: err.details, events };
+  }
+}
+
+type Emit = (event: Omit<NewBuildEvent, 'buildId' | 'timestampMs'>) => void;
+
+async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
+  const maxTasks = input.maxTasks ?? 250_000;
+  const producersOf = indexProducers(input.jobs);
+  const tasks: (PlannedTask & { needs: PartitionRef[] })[] = [];
+  const taskIndex = new Map<string, number>();
+  /** Every partition met so far: the index of the task producing it, or how it is satisfied. */
+  const resolved = new Map<PartitionRef, number | 'live'>();
+  const skipped: PartitionRef[] = [];
+  const delegated: PartitionRef[] = [];
+
+  const addTask = (task: PlannedTask, needs: PartitionRef[]) => {
+    if (tasks.length >= maxTasks)
+      throw new AnalyzeFailure('cycle_detected', `the plan exceeds ${maxTasks} tasks: a config command keeps asking for new partitions`, {
+        maxTasks,
+      });
+    const index = tasks.length;
+    tasks.push({ ...task, index, needs });
+    taskIndex.set(task.taskId, index);
+    return index;
+  };
+
+  let wanted = [...new Set(input.requested)];
+  while (wanted.length > 0) {
+    const missing = wanted.filter((ref) => !resolved.has(ref));
+    wanted = [];
+    if (missing.length === 0) break;
+    const catalog = await input.lookup(missing);
+
+    const toDispatch: PartitionRef[] = [];
+    const liveNow: PartitionRef[] = [];
+    const delegatedByTask = new Map<string, { record: PartitionRecord; refs: PartitionRef[] }>();
+    for (const ref of missing) {
+      const record = catalog.get(ref);
+      if (record?.status === 'live') {
+        resolved.set(ref, 'live');
+        liveNow.push(ref);
+      } else if (record?.status === 'building' && record.buildId !== input.buildId && record.taskId && record.job) {
+        const entry = delegatedByTask.get(record.taskId) ?? { record, refs: [] };
+        entry.refs.push(ref);
+        delegatedByTask.set(record.taskId, entry);
+      } else {
+        toDispatch.push(ref);
+      }
+    }
+    if (liveNow.length > 0) {
+      skipped.push(...liveNow);
+      emit({ type: 'partition_skipped', partitions: liveNow, payload: { partitions: liveNow, reason: 'live' } });
+    }
+    for (const [taskId, { record, refs }] of delegatedByTask) {
+      const existing = taskIndex.get(taskId);
+      const index =
+        existing ??
+        addTask(
+          {
+            index: 0,
+            taskId,
+            job: record.job!,
+            config: { outputs: refs, inputs: [], args: [], env: {} },
+            dependsOn: [],
+            delegatedToBuild: record.buildId!,
+          },
+          [],
+        );
+      refs.forEach((ref) => resolved.set(ref, index));
+      delegated.push(...refs);
+      emit({
+        type: 'partition_delegated',
+        job: record.job!,
+        taskId,
+        partitions: refs,
+        payload: { partitions: refs, taskId, delegateBuildId: record.buildId!, delegateWorkflowId: taskWorkflowId(taskId) },
+      });
+    }
+
+    // Dispatch: every remaining partition must have exactly one producer.
+    const noProducer: PartitionRef[] = [];
+    const ambiguous: { partition: PartitionRef; jobs: string[] }[] = [];
+    const byJob = new Map<string, { job: JobDefinition; requests: { ref: PartitionRef; bindings: Record<string, string> }[] }>();
+    for (const ref of toDispatch) {
+      const producers = producersOf(ref);
+      if (producers.length === 0) noProducer.push(ref);
+      else if (producers.length > 1) ambiguous.push({ partition: ref, jobs: producers.map((p) => p.job.name).sort() });
+      else {
+        const { job, bindings } = producers[0]!;
+        const entry = byJob.get(job.name) ?? { job, requests: [] };
+        entry.requests.push({ ref, bindings });
+        byJob.set(job.name, entry);
+      }
+    }
+    if (noProducer.length > 0) {
+      const note = input.jobProblems?.length ? ` (some job.yaml files are invalid: ${input.jobProblems.join('; ')})` : '';
+      const message = `no job produces ${noProducer.map((r) => `"${r}"`).join(', ')}${note}`;
+      emit({
+        type: 'partition_dispatch_fail',
+        partitions: noProducer,
+        payload: { failure: { kind: 'user', type: 'no_producer', message }, partitions: noProducer, jobs: [] },
+      });
+      throw new AnalyzeFailure('no_producer', message, { partitions: noProducer, jobProblems: input.jobProblems ?? [] });
+    }
+    if (ambiguous.length > 0) {
+      const message = ambiguous.map((a) => `"${a.partition}" is produced by more than one job: ${a.jobs.join(', ')}`).join('; ');
+      const jobs = [...new Set(ambiguous.flatMap((a) => a.jobs))].sort();
+      const partitions = ambiguous.map((a) => a.partition);
+      emit({
+        type: 'partition_dispatch_fail',
+        partitions,
+        payload: { failure: { kind: 'user', type: 'multiple_producers', message }, partitions, jobs },
+      });
+      throw new AnalyzeFailure('multiple_producers', message, { conflicts: ambiguous });
+    }
+
+    // job.config for each producer, with the seed's validate_args -> run_config transitions.
+    for (const { job, requests } of byJob.values()) {
+      const outputs = requests.map((r) => r.ref);
+      const configs = await configureJob(job, requests, input, emit);
+      for (const config of configs) {
+        const taskId = taskIdFor(job.name, config.outputs);
+        if (taskIndex.has(taskId)) continue;
+        const needs = config.inputs.filter((d) => d.depType !== 'query').map((d) => d.partitionRef);
+        const index = addTask({ index: 0, taskId, job: job.name, config, dependsOn: [] }, needs);
+        for (const out of config.outputs) if (!resolved.has(out) || outputs.includes(out)) resolved.set(out, index);
+        wanted.push(...needs);
+      }
+    }
+  }
+
+  for (const task of tasks) {
+    const deps = new Set<number>();
+    for (const ref of task.needs) {
+      const producer = resolved.get(ref);
+      if (typeof producer === 'number') deps.add(producer);
+    }
+    task.dependsOn = [...deps].sort((a, b) => a - b);
+  }
+  const cycle = findCycle(tasks);
+  if (cycle) {
+    const steps = cycle.map((i) => `${tasks[i]!.job} (${tasks[i]!.config.outputs.join(', ')})`);
+    const message = `the job graph has a cycle: ${steps.join(' -> ')}`;
+    emit({ type: 'cycle_detected', payload: { cycle: steps } });
+    throw new AnalyzeFailure('cycle_detected', message, { cycle: steps });
+  }
+  return { tasks: tasks.map(({ needs: _needs, ...task }) => task), skipped, delegated };
+}
+
+async function configureJob(
+  job: JobDefinition,
+  requests: { ref: PartitionRef; bindings: Record<string, string> }[],
+  input: AnalyzeInput,
+  emit: Emit,
+): Promise<JobConfig[]> {
+  const outputs = requests.map((r) => r.ref);
+  const fail = (eventType: 'arg_validate_fail' | 'config_fail', type: FailureType, message: string, details: Record<string, unknown>) => {
+    const failure = { kind: Failures[type].kind, type, message };
+    emit({ type: eventType, job: job.name, partitions: outputs, payload: { outputs, failure } });
+    emit({ type: 'job_config_fail', job: job.name, partitions: outputs, payload: { outputs, failure } });
+    throw new AnalyzeFailure(type, message, details);
+  };
+
+  const invalid: string[] = [];
+  for (const { ref, bindings } of requests)
+    for (const [name, regex] of Object.entries(job.vars))
+      if (bindings[name] !== undefined && !regex.test(bindings[name]))
+        invalid.push(`"${ref}": ${name}=${bindings[name]} does not match ${regex.source} (job ${job.name}, vars.${name})`);
+  if (invalid.length > 0) fail('arg_validate_fail', 'arg_validation_failed', invalid.join('; '), { job: job.name, invalid });
+  emit({ type: 'arg_validate_success', job: job.name, partitions: outputs, payload: { outputs } });
+
+  let configs: JobConfig[];
+  if (job.manifest.config === undefined) configs = configureDeclarative(job, requests);
+  else {
+    try {
+      configs = await input.runConfig(job, outputs);
+    } catch (err) {
+      if (!(err instanceof ConfigCommandError)) throw err;
+      return fail('config_fail', 'config_failed', `job ${job.name}: ${err.message}`, { job: job.name });
+    }
+    const produced = new Set(configs.flatMap((c) => c.outputs));
+    const notCovered = outputs.filter((ref) => !produced.has(ref));
+    if (notCovered.length > 0)
+      fail('config_fail', 'config_failed', `job ${job.name}: its config command returned no config for ${notCovered.join(', ')}`, {
+        job: job.name,
+        missing: notCovered,
+      });
+    const foreign = [...produced].filter((ref) => !job.outputs.some((p) => matchPattern(p, ref)));
+    if (foreign.length > 0)
+      fail('config_fail', 'config_failed', `job ${job.name}: its config command returned outputs its job.yaml does not declare: ${foreign.join(', ')}`, {
+        job: job.name,
+        foreign,
+      });
+  }
+  emit({
+    type: 'config_success',
+    job: job.name,
+    partitions: outputs,
+    payload: { configs: configs.slice(0, CONFIGS_IN_EVENT), taskCount: configs.length },
+  });
+  return configs;
+}
+
+/** A cycle of task indexes (first repeated at the end), or undefined. Iterative: plans can be deep. */
+export function findCycle(tasks: readonly { dependsOn: readonly number[] }[]): number[] | undefined {
+  const state = new Uint8Array(tasks.length); // 0 new, 1 on the stack, 2 done
+  const parent = new Int32Array(tasks.length).fill(-1);
+  for (let root = 0; root < tasks.length; root++) {
+    if (state[root] !== 0) continue;
+    const stack: { node: number; next: number }[] = [{ node: root, next: 0 }];
+    state[root] = 1;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const deps = tasks[top.node]!.dependsOn;
+      if (top.next >= deps.length) {
+        state[top.node] = 2;
+        stack.pop();
+        continue;
+      }
+      const dep = deps[top.next++]!;
+      if (state[dep] === 1) {
+        const cycle = [dep];
+        for (let n = top.node; n !== dep; n = parent[n]!) cycle.push(n);
+        cycle.push(dep);
+        return cycle.reverse();
+      }
+      if (state[dep] === 0) {
+        state[dep] = 1;
+        parent[dep] = top.node;
+        stack.push({ node: dep, next: 0 });
+      }
+    }
+  }
+  return undefined;
+}
+

@@ -1,0 +1,37 @@
+/**
+ * Identities that Temporal and the event log share. A task's id is derived from its job and the
+ * partitions it produces, so two builds that need the same partitions address the same task workflow.
+ * Pure (no Node APIs): workflows use it too, hence a small hash instead of node:crypto.
+ */
+
+export const buildWorkflowId = (buildId: string) => `build/${buildId}`;
+
+export const taskWorkflowId = (taskId: string) => `task/${taskId}`;
+
+/** `<job>/<16 hex digits>`: stable for the same job and the same set of outputs, in any order. */
+export function taskIdFor(job: string, outputs: readonly string[]): string {
+  return `${job}/${hash64([...outputs].sort().join('\n'))}`;
+}
+
+/** A 64-bit hash as 16 hex digits (two 32-bit FNV-1a lanes with different seeds): fast, no BigInt. */
+export function hash64(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x9e3779b9;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
+
+/** A sortable, readable build id: `20261123-065700-3f9a1c`. */
+export function newBuildId(now = new Date(), random = Math.random): string {
+  const iso = now.toISOString();
+  const stamp = `${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
+  const suffix = Math.floor(random() * 0xffffff)
+    .toString(16)
+    .padStart(6, '0');
+  return `${stamp}-${suffix}`;
+}

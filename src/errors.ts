@@ -1,0 +1,66 @@
+import { ApplicationFailure } from '@temporalio/common';
+
+/**
+ * Every failure Strata reports, in one place. A user failure is the job's or the caller's fault: it is
+ * never retried and goes to the job's owners. A platform failure is the infrastructure's: it is retried
+ * and goes to the administrators. Temporal carries the key as the ApplicationFailure `type`.
+ * Pure module: workflows import it too.
+ */
+export const Failures = {
+  invalid_manifest: { kind: 'user', http: 400, summary: 'job.yaml is invalid' },
+  invalid_partition: { kind: 'user', http: 400, summary: 'a partition ref is malformed' },
+  unknown_job: { kind: 'user', http: 404, summary: 'no job of that name' },
+  no_producer: { kind: 'user', http: 422, summary: 'no job produces a partition' },
+  multiple_producers: { kind: 'user', http: 422, summary: 'more than one job produces a partition' },
+  cycle_detected: { kind: 'user', http: 422, summary: 'the job graph has a cycle' },
+  arg_validation_failed: { kind: 'user', http: 422, summary: 'a partition does not satisfy its job' },
+  config_failed: { kind: 'user', http: 422, summary: "a job's config command failed" },
+  config_invalid: { kind: 'user', http: 422, summary: 'a job config is not valid for its job' },
+  task_failed: { kind: 'user', http: 422, summary: 'a task exited with an error' },
+  task_timed_out: { kind: 'user', http: 422, summary: 'a task ran longer than its timeout' },
+  metadata_invalid: { kind: 'user', http: 422, summary: "a task's manifest file is not a JSON object" },
+  upstream_failed: { kind: 'user', http: 422, summary: 'a partition this build needs failed in another build' },
+  cancelled: { kind: 'user', http: 409, summary: 'the work was cancelled' },
+  task_launch_failed: { kind: 'platform', http: 503, summary: 'a task could not be started' },
+  schedule_failed: { kind: 'platform', http: 503, summary: 'a task could not be scheduled' },
+  storage_failed: { kind: 'platform', http: 503, summary: 'the store could not be read or written' },
+  temporal_unavailable: { kind: 'platform', http: 503, summary: 'Temporal is unreachable' },
+} as const;
+
+export type FailureType = keyof typeof Failures;
+export type ErrorKind = (typeof Failures)[FailureType]['kind'];
+
+export function isFailureType(type: string | undefined | null): type is FailureType {
+  return type != null && Object.prototype.hasOwnProperty.call(Failures, type);
+}
+
+/** The kind of a failure type; anything Strata did not classify is a platform failure. */
+export function kindOf(type: string | undefined | null): ErrorKind {
+  return isFailureType(type) ? Failures[type].kind : 'platform';
+}
+
+/** Thrown outside Temporal code (API, loaders); activities convert it with `toApplicationFailure`. */
+export class StrataError extends Error {
+  constructor(
+    readonly type: FailureType,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'StrataError';
+  }
+  get kind(): ErrorKind {
+    return Failures[this.type].kind;
+  }
+}
+
+/** The Temporal form of a Strata failure: user failures are non-retryable, platform ones retryable. */
+export function strataFailure(type: FailureType, message: string, details: Record<string, unknown> = {}): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: Failures[type].kind === 'user', details: [details] });
+}
+
+/** Converts anything an activity throws: StrataErrors keep their type, the rest stay platform failures. */
+export function toApplicationFailure(err: unknown): unknown {
+  if (err instanceof StrataError) return strataFailure(err.type, err.message, err.details);
+  return err;
+}

@@ -1,0 +1,162 @@
+/**
+ * The job contract: the schema of `job.yaml`. It accepts Racetrack's manifest fields and adds the
+ * partition contract (outputs, inputs, exec, config). One schema, shared by the planner, the worker and
+ * (later) the deploy pipeline; its errors name the file and the field.
+ */
+import { z } from 'zod';
+import { PatternError, parsePattern, varsIn, type PartitionPattern } from '../engine/partitions.js';
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+const envMap = z.record(envName, z.string());
+const pattern = z.string().min(1);
+
+const InputSchema = z.union([
+  pattern,
+  z.strictObject({ partition: pattern, dep_type: z.enum(['materialize', 'query']).default('materialize') }),
+]);
+
+export const JobManifestSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, at most 63 characters'),
+    team: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes'),
+    owner_email: z.union([z.email(), z.array(z.email())]).optional(),
+    jobtype: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]*:[A-Za-z0-9._-]+$/, 'must be "name:version", e.g. "python:1" or "shell:latest"')
+      .optional(),
+    jobtype_extra: z.record(z.string(), z.unknown()).optional(),
+    build_env: envMap.optional(),
+    runtime_env: envMap.optional(),
+    secret_build_env_file: z.string().optional(),
+    secret_runtime_env_file: z.string().optional(),
+    system_dependencies: z.array(z.string()).optional(),
+    git: z
+      .strictObject({ remote: z.string().min(1), branch: z.string().optional(), directory: z.string().optional() })
+      .optional(),
+    version: z.union([z.string(), z.number()]).transform(String).optional(),
+    labels: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+    resources: z
+      .strictObject({
+        memory_min: z.string().optional(),
+        memory_max: z.string().optional(),
+        cpu_min: z.string().optional(),
+        cpu_max: z.string().optional(),
+      })
+      .optional(),
+    replicas: z.number().int().min(1).optional(),
+
+    outputs: z.array(pattern).min(1, 'must list at least one partition pattern'),
+    inputs: z.array(InputSchema).default([]),
+    exec: z.array(z.string()).min(1, 'must be a command as a list, e.g. ["python3", "main.py"]'),
+    config: z.array(z.string()).min(1).optional(),
+    /** Regular expressions each partition variable must match. */
+    vars: z.record(z.string(), z.string()).default({}),
+    /** How many times a task that exits non-zero is run again. */
+    retries: z.number().int().min(0).max(20).default(0),
+    /** How long a task may run. */
+    timeout_seconds: z.number().int().positive().optional(),
+    /** How many tasks of this job one build runs at once. */
+    concurrency: z.number().int().positive().optional(),
+  })
+  .superRefine((m, ctx) => {
+    const outputVars = new Set<string>();
+    m.outputs.forEach((source, i) => {
+      try {
+        parsePattern(source).vars.forEach((v) => outputVars.add(v));
+      } catch (err) {
+        if (!(err instanceof PatternError)) throw err;
+        ctx.addIssue({ code: 'custom', path: ['outputs', i], message: `"${source}" ${err.message}` });
+      }
+    });
+    m.outputs.forEach((source, i) => {
+      try {
+        const vars = parsePattern(source).vars;
+        const missing = [...outputVars].filter((v) => !vars.includes(v));
+        if (missing.length > 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['outputs', i],
+            message: `"${source}" lacks {${missing.join('}, {')}}: every output must use the same variables`,
+          });
+      } catch {
+        // reported above
+      }
+    });
+    m.inputs.forEach((input, i) => {
+      const source = typeof input === 'string' ? input : input.partition;
+      try {
+        const unbound = parsePattern(source).vars.filter((v) => !outputVars.has(v));
+        if (unbound.length > 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['inputs', i],
+            message: `"${source}" uses {${unbound.join('}, {')}}, which no output binds`,
+          });
+      } catch (err) {
+        if (!(err instanceof PatternError)) throw err;
+        ctx.addIssue({ code: 'custom', path: ['inputs', i], message: `"${source}" ${err.message}` });
+      }
+    });
+    if (m.config === undefined) {
+      m.exec.forEach((arg, i) => {
+        const unbound = varsIn(arg).filter((v) => !outputVars.has(v));
+        if (unbound.length > 0)
+          ctx.addIssue({ code: 'custom', path: ['exec', i], message: `uses {${unbound.join('}, {')}}, which no output binds` });
+      });
+    }
+    for (const [name, regex] of Object.entries(m.vars)) {
+      if (!outputVars.has(name))
+        ctx.addIssue({ code: 'custom', path: ['vars', name], message: `no output has the variable {${name}}` });
+      try {
+        new RegExp(regex);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['vars', name], message: `is not a valid regular expression: ${(err as Error).message}` });
+      }
+    }
+  });
+
+export type JobManifest = z.infer<typeof JobManifestSchema>;
+
+/** A job as the engine uses it: its manifest, where it lives, and its parsed patterns. */
+export interface JobDefinition {
+  name: string;
+  team: string;
+  /** Absolute path of the job's folder (where its tasks run). */
+  dir: string;
+  manifest: JobManifest;
+  outputs: PartitionPattern[];
+  inputs: { pattern: PartitionPattern; depType: 'materialize' | 'query' }[];
+  vars: Record<string, RegExp>;
+}
+
+export function toJobDefinition(manifest: JobManifest, dir: string): JobDefinition {
+  return {
+    name: manifest.name,
+    team: manifest.team,
+    dir,
+    manifest,
+    outputs: manifest.outputs.map(parsePattern),
+    inputs: manifest.inputs.map((input) =>
+      typeof input === 'string'
+        ? { pattern: parsePattern(input), depType: 'materialize' as const }
+        : { pattern: parsePattern(input.partition), depType: input.dep_type },
+    ),
+    vars: Object.fromEntries(Object.entries(manifest.vars).map(([k, v]) => [k, new RegExp(v)])),
+  };
+}
+
+/** Renders zod issues as one line each: `file: field: message`. */
+export function describeIssues(file: string, issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const field = issue.path.length === 0 ? '' : `${formatPath(issue.path)}: `;
+    if (issue.code === 'unrecognized_keys')
+      return `${file}: ${field}unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${file}: ${field}${issue.message}`;
+  });
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
+}

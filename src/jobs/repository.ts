@@ -1,0 +1,103 @@
+/**
+ * Where jobs come from: a folder (or a git repository cloned into the data folder) in which each
+ * top-level folder holding a `job.yaml` is one job.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { simpleGit } from 'simple-git';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { JobManifestSchema, describeIssues, toJobDefinition, type JobDefinition } from './manifest.js';
+
+export interface JobSet {
+  /** Valid jobs by name. */
+  jobs: Map<string, JobDefinition>;
+  /** One line per invalid `job.yaml`: the file, the field and what is wrong. */
+  problems: string[];
+}
+
+/** Parses one job.yaml; throws an Error whose message names the file and every bad field. */
+export function parseJobManifest(file: string, text: string, dir = path.dirname(file)): JobDefinition {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` (line ${err.linePos[0].line})` : '';
+    throw new Error(`${file}${where}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const parsed = JobManifestSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new Error(describeIssues(file, parsed.error.issues).join('\n'));
+  return toJobDefinition(parsed.data, dir);
+}
+
+/** Reads every job of a folder, re-reading only the job.yaml files that changed since the last call. */
+export class JobRepository {
+  private cache = new Map<string, { stamp: string; job?: JobDefinition; problem?: string }>();
+
+  constructor(readonly dir: string) {}
+
+  load(): JobSet {
+    const jobs = new Map<string, JobDefinition>();
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    const entries = fs.readdirSync(this.dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+    for (const entry of entries) {
+      if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+      const file = path.join(this.dir, entry.name, 'job.yaml');
+      let stat: fs.Stats;
+      try {
+        stat = fs.statSync(file);
+      } catch {
+        continue;
+      }
+      seen.add(file);
+      const stamp = `${stat.mtimeMs}:${stat.size}`;
+      let cached = this.cache.get(file);
+      if (cached?.stamp !== stamp) {
+        try {
+          cached = { stamp, job: parseJobManifest(file, fs.readFileSync(file, 'utf8')) };
+        } catch (err) {
+          cached = { stamp, problem: (err as Error).message };
+        }
+        this.cache.set(file, cached);
+      }
+      if (cached.problem) {
+        problems.push(cached.problem);
+        continue;
+      }
+      const job = cached.job!;
+      const other = jobs.get(job.name);
+      if (other) {
+        problems.push(`${file}: name: "${job.name}" is already the name of the job in ${path.join(other.dir, 'job.yaml')}`);
+        continue;
+      }
+      jobs.set(job.name, job);
+    }
+    for (const file of this.cache.keys()) if (!seen.has(file)) this.cache.delete(file);
+    return { jobs, problems };
+  }
+}
+
+const GIT_URL = /^(https:\/\/|ssh:\/\/|git@[^:]+:|file:\/\/)/;
+
+/**
+ * The local folder holding the jobs of `source`: the folder itself, or a clone of a git URL kept under
+ * the data folder and brought up to date with the remote's default branch.
+ */
+export async function resolveJobsDir(source: string, dataDir: string): Promise<string> {
+  if (!GIT_URL.test(source)) {
+    const dir = path.resolve(source);
+    if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+      throw new Error(`STRATA_JOBS=${source}: not a directory, and not a git URL (https://, ssh://, git@host: or file://)`);
+    return dir;
+  }
+  const target = path.join(dataDir, 'jobs-repo');
+  if (!fs.existsSync(path.join(target, '.git'))) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    await simpleGit().clone(source, target, ['--depth', '1']);
+  } else {
+    const git = simpleGit(target);
+    await git.fetch(['--depth', '1', 'origin']);
+    await git.reset(['--hard', 'FETCH_HEAD']);
+  }
+  return target;
+}

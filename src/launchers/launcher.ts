@@ -1,0 +1,37 @@
+/** How a task's command is started and awaited; every launcher reports exit status and logs the same way. */
+export interface LaunchSpec {
+  /** Folder the command runs in. */
+  cwd: string;
+  argv: string[];
+  env: Record<string, string>;
+  /** File that receives the command's stdout and stderr. */
+  logFile: string;
+}
+
+export interface ExitStatus {
+  exitCode: number | null;
+  signal: string | null;
+}
+
+export interface LaunchedTask {
+  pid: number;
+  /** Resolves when the command has ended, however it ended. */
+  exited: Promise<ExitStatus>;
+  /** Stops the command and everything it started: SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<ExitStatus>;
+}
+
+export interface Launcher {
+  readonly name: string;
+  launch(spec: LaunchSpec): Promise<LaunchedTask>;
+}
+
+/** A launch that failed before the command ran (no such program, unreadable folder): a platform problem unless the program is the job's. */
+export class LaunchError extends Error {
+  constructor(
+    message: string,
+    readonly userFault: boolean,
+  ) {
+    super(message);
+  }
+}

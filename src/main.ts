@@ -1,0 +1,64 @@
+/**
+ * `npm start`: the whole embedded stack in one process tree. A Temporal dev server persisted to
+ * $STRATA_DATA/temporal.db (Web UI on STRATA_UI_PORT), the workers, and the REST API. Ctrl-C stops
+ * everything cleanly; running builds resume at the next start because Temporal keeps their state.
+ */
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createApp } from './api/app.js';
+import { loadConfig } from './config.js';
+import { startDevServer, type DevServer } from './temporal/devServer.js';
+import { createWorkers } from './worker.js';
+
+const config = loadConfig();
+let devServer: DevServer | undefined;
+if (config.temporal.embedded) {
+  console.log(`[strata] starting Temporal (dev server, ${config.temporal.databaseFile})`);
+  devServer = await startDevServer(config);
+}
+const address = devServer?.address ?? config.temporal.address;
+const nativeConnection = await NativeConnection.connect({ address });
+const workers = await createWorkers(config, { connection: nativeConnection });
+const connection = await Connection.connect({ address });
+const client = new Client({ connection, namespace: config.temporal.namespace });
+const app = createApp({ client, store: workers.store, taskQueue: config.taskQueue });
+const server: Server = await new Promise((resolve, reject) => {
+  const s = app.listen(config.apiPort, config.apiHost, () => resolve(s));
+  s.once('error', reject);
+});
+const running = workers.run();
+
+console.log(`
+Strata is running.
+  REST API      http://${config.apiHost}:${config.apiPort}/api/v1/health
+  Temporal      ${address} (namespace ${config.temporal.namespace})
+  Web UI        ${devServer?.uiUrl ?? '(external Temporal: see its own UI)'}
+  jobs          ${workers.jobsDir}
+  data          ${config.dataDir}
+Press Ctrl-C to stop.`);
+
+let stopping = false;
+async function stop(signal: string) {
+  if (stopping) {
+    console.log('[strata] stopping now');
+    process.exit(130);
+  }
+  stopping = true;
+  console.log(`[strata] ${signal}: stopping (running tasks get ${config.shutdownGraceSeconds}s to finish; Ctrl-C again to stop at once)`);
+  server.close();
+  workers.shutdown();
+  await running.catch((err: unknown) => console.error('[strata] worker stopped with an error', err));
+  await connection.close();
+  await nativeConnection.close();
+  await devServer?.stop();
+  console.log('[strata] stopped');
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
+await running.catch(async (err: unknown) => {
+  console.error('[strata] the worker failed', err);
+  await devServer?.stop();
+  process.exit(1);
+});

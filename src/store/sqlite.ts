@@ -1,0 +1,363 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { BuildEvent, BuildEventOf, Failure, JobStatus, PartitionManifest, PartitionRef } from '../generated/databuild.js';
+import { buildWorkflowId } from '../engine/ids.js';
+import type { BuildRecord, EventQuery, NewBuildEvent, PartitionRecord, PlannedTask, Store, TaskRecord } from './store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  build_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  job TEXT,
+  task_id TEXT,
+  partitions TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  dedupe_key TEXT UNIQUE
+);
+CREATE INDEX IF NOT EXISTS events_by_build ON events (build_id, event_id);
+CREATE INDEX IF NOT EXISTS events_by_job ON events (job, event_id);
+CREATE TABLE IF NOT EXISTS event_partitions (
+  partition TEXT NOT NULL,
+  event_id INTEGER NOT NULL,
+  PRIMARY KEY (partition, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS builds (
+  build_id TEXT PRIMARY KEY,
+  workflow_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  requested TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  failure TEXT
+);
+CREATE TABLE IF NOT EXISTS tasks (
+  build_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  task_id TEXT NOT NULL,
+  job TEXT NOT NULL,
+  config TEXT NOT NULL,
+  depends_on TEXT NOT NULL,
+  delegated_to_build TEXT,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  started_at INTEGER,
+  ended_at INTEGER,
+  PRIMARY KEY (build_id, idx)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_id ON tasks (build_id, task_id);
+CREATE TABLE IF NOT EXISTS partitions (
+  ref TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  job TEXT,
+  build_id TEXT,
+  task_id TEXT,
+  manifest TEXT,
+  updated_at INTEGER NOT NULL
+);
+`;
+
+const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+/** The embedded store: one SQLite file in WAL mode, shared safely by the processes of one machine. */
+export class SqliteStore implements Store {
+  private db: Database.Database;
+
+  constructor(file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+  }
+
+  async appendEvents(events: NewBuildEvent[]): Promise<void> {
+    this.appendTx(events);
+  }
+
+  private appendTx = (events: NewBuildEvent[]) =>
+    this.db.transaction((batch: NewBuildEvent[]) => {
+      const insert = this.db.prepare(
+        `INSERT INTO events (build_id, ts, type, job, task_id, partitions, payload, dedupe_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
+      );
+      const link = this.db.prepare(`INSERT OR IGNORE INTO event_partitions (partition, event_id) VALUES (?, ?)`);
+      for (const event of batch) {
+        const ts = event.timestampMs ?? Date.now();
+        const partitions = event.partitions ?? [];
+        const result = insert.run(
+          event.buildId,
+          ts,
+          event.type,
+          event.job ?? null,
+          event.taskId ?? null,
+          JSON.stringify(partitions),
+          JSON.stringify(event.payload),
+          event.dedupeKey ?? null,
+        );
+        if (result.changes === 0) continue;
+        for (const ref of partitions) link.run(ref, result.lastInsertRowid);
+        this.project(event, ts);
+      }
+    })(events);
+
+  /** Applies one new event to the builds, tasks and partitions it changes. */
+  private project(event: NewBuildEvent, ts: number): void {
+    const setBuild = (status: string, failure?: Failure) =>
+      this.db
+        .prepare(`UPDATE builds SET status = ?, updated_at = ?, failure = coalesce(?, failure) WHERE build_id = ?`)
+        .run(status, ts, failure ? JSON.stringify(failure) : null, event.buildId);
+    const setTasks = (taskIds: string[], status: JobStatus, onlyIfActive = false) => {
+      const stmt = this.db.prepare(
+        `UPDATE tasks SET status = ?, ended_at = CASE WHEN ? THEN ? ELSE ended_at END
+         WHERE build_id = ? AND task_id = ? ${onlyIfActive ? `AND status NOT IN ('succeeded', 'failed', 'cancelled')` : ''}`,
+      );
+      for (const taskId of taskIds) stmt.run(status, TERMINAL_TASK.includes(status) ? 1 : 0, ts, event.buildId, taskId);
+    };
+    const setPartitions = (status: string, manifest?: PartitionManifest) => {
+      const stmt = this.db.prepare(
+        `INSERT INTO partitions (ref, status, job, build_id, task_id, manifest, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (ref) DO UPDATE SET status = excluded.status, job = excluded.job, build_id = excluded.build_id,
+           task_id = excluded.task_id, manifest = coalesce(excluded.manifest, partitions.manifest), updated_at = excluded.updated_at`,
+      );
+      for (const ref of event.partitions ?? [])
+        stmt.run(ref, status, event.job ?? null, event.buildId, event.taskId ?? null, manifest ? JSON.stringify(manifest) : null, ts);
+    };
+
+    switch (event.type) {
+      case 'build_requested':
+        this.db
+          .prepare(
+            `INSERT INTO builds (build_id, workflow_id, status, requested, created_at, updated_at) VALUES (?, ?, 'planning', ?, ?, ?)
+             ON CONFLICT (build_id) DO NOTHING`,
+          )
+          .run(event.buildId, buildWorkflowId(event.buildId), JSON.stringify(event.payload.requested), ts, ts);
+        break;
+      case 'job_graph':
+        setBuild('executing');
+        break;
+      case 'graph_analyze_fail':
+      case 'graph_build_fail':
+        setBuild('failed', event.payload.failure);
+        break;
+      case 'graph_build_success':
+        setBuild('completed');
+        break;
+      case 'build_cancelled':
+        setBuild('cancelled');
+        this.db
+          .prepare(
+            `UPDATE tasks SET status = 'cancelled', ended_at = ? WHERE build_id = ? AND status IN ('pending', 'scheduled', 'running', 'delegated')`,
+          )
+          .run(ts, event.buildId);
+        break;
+      case 'job_schedule_success':
+        setTasks(event.payload.taskIds, 'scheduled', true);
+        break;
+      case 'partition_delegated':
+        if (event.taskId) setTasks([event.taskId], 'delegated', true);
+        break;
+      case 'task_launch_success':
+        if (event.taskId)
+          this.db
+            .prepare(
+              `UPDATE tasks SET status = 'running', attempts = max(attempts, ?), started_at = coalesce(started_at, ?)
+               WHERE build_id = ? AND task_id = ?`,
+            )
+            .run(event.payload.attempt, ts, event.buildId, event.taskId);
+        setPartitions('building');
+        break;
+      case 'metadata':
+        if (event.taskId) setTasks([event.taskId], 'succeeded');
+        setPartitions('live', event.payload.manifest);
+        break;
+      case 'job_exec_fail':
+        if (event.taskId) setTasks([event.taskId], event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed');
+        setPartitions('failed');
+        break;
+      case 'job_failure':
+        setTasks([event.payload.taskId], 'failed', true);
+        break;
+      case 'job_cancels':
+        setTasks(event.payload.taskIds, 'cancelled', true);
+        break;
+      default:
+        break;
+    }
+  }
+
+  async listEvents(query: EventQuery): Promise<BuildEventOf[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    let from = 'events e';
+    if (query.partition !== undefined) {
+      from = 'event_partitions p JOIN events e ON e.event_id = p.event_id';
+      where.push('p.partition = ?');
+      params.push(query.partition);
+    }
+    const filters: [string, unknown][] = [
+      ['e.build_id = ?', query.buildId],
+      ['e.job = ?', query.job],
+      ['e.type = ?', query.type],
+      ['e.event_id > ?', query.afterId],
+    ];
+    for (const [clause, value] of filters)
+      if (value !== undefined) {
+        where.push(clause);
+        params.push(value);
+      }
+    const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.event_id LIMIT ?`;
+    params.push(query.limit ?? 10_000);
+    return (this.db.prepare(sql).all(...params) as EventRow[]).map(toEvent);
+  }
+
+  async getBuild(buildId: string): Promise<BuildRecord | undefined> {
+    const row = this.db.prepare(`SELECT * FROM builds WHERE build_id = ?`).get(buildId) as BuildRow | undefined;
+    return row && toBuild(row);
+  }
+
+  async savePlan(buildId: string, tasks: PlannedTask[]): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM tasks WHERE build_id = ?`).run(buildId);
+      const insert = this.db.prepare(
+        `INSERT INTO tasks (build_id, idx, task_id, job, config, depends_on, delegated_to_build, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
+      );
+      for (const t of tasks)
+        insert.run(buildId, t.index, t.taskId, t.job, JSON.stringify(t.config), JSON.stringify(t.dependsOn), t.delegatedToBuild ?? null);
+    })();
+  }
+
+  async loadPlanPage(buildId: string, offset: number, limit: number): Promise<PlannedTask[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM tasks WHERE build_id = ? AND idx >= ? ORDER BY idx LIMIT ?`)
+      .all(buildId, offset, limit) as TaskRow[];
+    return rows.map((r) => toPlanned(r));
+  }
+
+  async getTask(buildId: string, taskId: string): Promise<TaskRecord | undefined> {
+    const row = this.db.prepare(`SELECT * FROM tasks WHERE build_id = ? AND task_id = ?`).get(buildId, taskId) as TaskRow | undefined;
+    return row && toTask(row);
+  }
+
+  async listTasks(buildId: string): Promise<TaskRecord[]> {
+    return (this.db.prepare(`SELECT * FROM tasks WHERE build_id = ? ORDER BY idx`).all(buildId) as TaskRow[]).map(toTask);
+  }
+
+  async getPartitions(refs: PartitionRef[]): Promise<Map<PartitionRef, PartitionRecord>> {
+    const found = new Map<PartitionRef, PartitionRecord>();
+    for (let i = 0; i < refs.length; i += 500) {
+      const chunk = refs.slice(i, i + 500);
+      const rows = this.db
+        .prepare(`SELECT * FROM partitions WHERE ref IN (${chunk.map(() => '?').join(',')})`)
+        .all(...chunk) as PartitionRow[];
+      for (const row of rows) found.set(row.ref, toPartition(row));
+    }
+    return found;
+  }
+
+  async listPartitions(prefix = '', limit = 1000): Promise<PartitionRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM partitions WHERE substr(ref, 1, ?) = ? ORDER BY ref LIMIT ?`)
+      .all(prefix.length, prefix, limit) as PartitionRow[];
+    return rows.map(toPartition);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+interface EventRow {
+  event_id: number;
+  build_id: string;
+  ts: number;
+  type: BuildEvent['type'];
+  job: string | null;
+  task_id: string | null;
+  partitions: string;
+  payload: string;
+}
+interface BuildRow {
+  build_id: string;
+  workflow_id: string;
+  status: BuildRecord['status'];
+  requested: string;
+  created_at: number;
+  updated_at: number;
+  failure: string | null;
+}
+interface TaskRow {
+  build_id: string;
+  idx: number;
+  task_id: string;
+  job: string;
+  config: string;
+  depends_on: string;
+  delegated_to_build: string | null;
+  status: JobStatus;
+  attempts: number;
+  started_at: number | null;
+  ended_at: number | null;
+}
+interface PartitionRow {
+  ref: string;
+  status: PartitionRecord['status'];
+  job: string | null;
+  build_id: string | null;
+  task_id: string | null;
+  manifest: string | null;
+  updated_at: number;
+}
+
+const toEvent = (r: EventRow): BuildEventOf => ({
+  eventId: r.event_id,
+  buildId: r.build_id,
+  timestampMs: r.ts,
+  job: r.job ?? '',
+  taskId: r.task_id ?? '',
+  partitions: JSON.parse(r.partitions) as string[],
+  type: r.type,
+  payload: JSON.parse(r.payload) as BuildEvent['payload'],
+}) as BuildEventOf;
+
+const toBuild = (r: BuildRow): BuildRecord => ({
+  buildId: r.build_id,
+  workflowId: r.workflow_id,
+  status: r.status,
+  requested: JSON.parse(r.requested) as string[],
+  createdAtMs: r.created_at,
+  updatedAtMs: r.updated_at,
+  ...(r.failure ? { failure: JSON.parse(r.failure) as Failure } : {}),
+});
+
+const toPlanned = (r: TaskRow): PlannedTask => ({
+  index: r.idx,
+  taskId: r.task_id,
+  job: r.job,
+  config: JSON.parse(r.config) as PlannedTask['config'],
+  dependsOn: JSON.parse(r.depends_on) as number[],
+  ...(r.delegated_to_build ? { delegatedToBuild: r.delegated_to_build } : {}),
+});
+
+const toTask = (r: TaskRow): TaskRecord => ({
+  ...toPlanned(r),
+  buildId: r.build_id,
+  status: r.status,
+  attempts: r.attempts,
+  ...(r.started_at !== null ? { startedAtMs: r.started_at } : {}),
+  ...(r.ended_at !== null ? { endedAtMs: r.ended_at } : {}),
+});
+
+const toPartition = (r: PartitionRow): PartitionRecord => ({
+  ref: r.ref,
+  status: r.status,
+  updatedAtMs: r.updated_at,
+  ...(r.job ? { job: r.job } : {}),
+  ...(r.build_id ? { buildId: r.build_id } : {}),
+  ...(r.task_id ? { taskId: r.task_id } : {}),
+  ...(r.manifest ? { manifest: JSON.parse(r.manifest) as PartitionManifest } : {}),
+});

@@ -1,0 +1,99 @@
+/**
+ * The build event log and the partition catalog. Every state change is an event; builds, tasks and
+ * partitions are projections of the events, updated in the same transaction as the event is appended,
+ * so they can never disagree with the log. SQLite implements it for the embedded default; a server
+ * database implements the same interface for a multi-host deployment.
+ */
+import type {
+  BuildEventOf,
+  BuildEventPayloads,
+  BuildEventType,
+  BuildRequestStatus,
+  Failure,
+  JobConfig,
+  JobStatus,
+  PartitionManifest,
+  PartitionRef,
+  PartitionStatus,
+} from '../generated/databuild.js';
+
+/** An event before the log gives it an id. */
+export type NewBuildEvent = {
+  [T in BuildEventType]: {
+    buildId: string;
+    type: T;
+    payload: BuildEventPayloads[T];
+    timestampMs?: number;
+    job?: string;
+    taskId?: string;
+    partitions?: PartitionRef[];
+    /** Appending an event whose key is already in the log does nothing: retried writers stay exact. */
+    dedupeKey?: string;
+  };
+}[BuildEventType];
+
+export interface BuildRecord {
+  buildId: string;
+  workflowId: string;
+  status: BuildRequestStatus;
+  requested: PartitionRef[];
+  createdAtMs: number;
+  updatedAtMs: number;
+  failure?: Failure;
+}
+
+/** A node of a build's job graph, as stored for the build workflow to page through. */
+export interface PlannedTask {
+  index: number;
+  taskId: string;
+  job: string;
+  config: JobConfig;
+  /** Indexes of the tasks this one waits for. */
+  dependsOn: number[];
+  delegatedToBuild?: string;
+}
+
+export interface TaskRecord extends PlannedTask {
+  buildId: string;
+  status: JobStatus;
+  attempts: number;
+  startedAtMs?: number;
+  endedAtMs?: number;
+}
+
+export interface PartitionRecord {
+  ref: PartitionRef;
+  status: PartitionStatus;
+  job?: string;
+  buildId?: string;
+  taskId?: string;
+  manifest?: PartitionManifest;
+  updatedAtMs: number;
+}
+
+export interface EventQuery {
+  buildId?: string;
+  job?: string;
+  partition?: PartitionRef;
+  type?: BuildEventType;
+  /** Only events with a larger id (for following a log). */
+  afterId?: number;
+  limit?: number;
+}
+
+export interface Store {
+  appendEvents(events: NewBuildEvent[]): Promise<void>;
+  listEvents(query: EventQuery): Promise<BuildEventOf[]>;
+
+  getBuild(buildId: string): Promise<BuildRecord | undefined>;
+
+  savePlan(buildId: string, tasks: PlannedTask[]): Promise<void>;
+  loadPlanPage(buildId: string, offset: number, limit: number): Promise<PlannedTask[]>;
+  getTask(buildId: string, taskId: string): Promise<TaskRecord | undefined>;
+  listTasks(buildId: string): Promise<TaskRecord[]>;
+
+  getPartitions(refs: PartitionRef[]): Promise<Map<PartitionRef, PartitionRecord>>;
+  listPartitions(prefix?: string, limit?: number): Promise<PartitionRecord[]>;
+
+  close(): Promise<void>;
+}

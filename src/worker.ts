@@ -1,0 +1,103 @@
+/**
+ * A Strata worker: workflows and light activities on the main task queue, task launching on
+ * `<queue>-tasks`, so each can be scaled and limited on its own. Run alone with `npm run worker`.
+ */
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createPlanActivities } from '../activities/plan.js';
+import { createTaskActivities } from '../activities/tasks.js';
+import { loadConfig, type StrataConfig } from './config.js';
+import { JobRepository, resolveJobsDir } from './jobs/repository.js';
+import { ProcessLauncher } from './launchers/process.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { Store } from './store/store.js';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** The environment every task and config command starts from: enough to find programs, nothing secret. */
+export function baseTaskEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL'];
+  return Object.fromEntries(keep.flatMap((k) => (env[k] !== undefined ? [[k, env[k]!]] : [])));
+}
+
+export interface StrataWorkers {
+  store: Store;
+  jobsDir: string;
+  /** Runs until shutdown() is called (or a worker fails). */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+export async function createWorkers(
+  config: StrataConfig,
+  options: { connection?: NativeConnection; store?: Store; bundle?: WorkerOptions['workflowBundle']; heartbeatMs?: number } = {},
+): Promise<StrataWorkers> {
+  const connection = options.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
+  const store = options.store ?? new SqliteStore(config.databaseFile);
+  const jobsDir = await resolveJobsDir(config.jobsSource, config.dataDir);
+  const jobs = new JobRepository(jobsDir);
+  const { problems } = jobs.load();
+  for (const problem of problems) console.warn(`[strata] skipping an invalid job: ${problem}`);
+  const taskEnv = () => baseTaskEnv();
+
+  const plan = createPlanActivities({ store, jobs, taskEnv });
+  const tasks = createTaskActivities({
+    store,
+    jobs,
+    launcher: new ProcessLauncher(),
+    logsDir: config.logsDir,
+    dataDir: config.dataDir,
+    warehouseDir: config.warehouseDir,
+    taskEnv,
+    heartbeatEventSeconds: config.heartbeatEventSeconds,
+    heartbeatMs: options.heartbeatMs,
+  });
+  const identity = `strata@${os.hostname()}:${process.pid}`;
+  const shutdownGraceTime = `${config.shutdownGraceSeconds}s`;
+
+  const main = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.taskQueue,
+    identity,
+    ...(options.bundle ? { workflowBundle: options.bundle } : { workflowsPath }),
+    // validate_config and calculate_metadata run as local activities of jobExec.
+    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata },
+    shutdownGraceTime,
+  });
+  const launcher = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: `${config.taskQueue}-tasks`,
+    identity,
+    activities: { runTask: tasks.runTask },
+    maxConcurrentActivityTaskExecutions: config.maxTasks,
+    shutdownGraceTime,
+  });
+
+  return {
+    store,
+    jobsDir,
+    async run() {
+      try {
+        await Promise.all([main.run(), launcher.run()]);
+      } finally {
+        if (!options.store) await store.close();
+        if (!options.connection) await connection.close();
+      }
+    },
+    shutdown() {
+      for (const w of [main, launcher]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+  };
+}
+
+// `npm run worker`: one more worker process against an existing Temporal server.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const config = loadConfig();
+  const workers = await createWorkers(config);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => workers.shutdown());
+  console.log(`[strata] worker polling ${config.taskQueue} and ${config.taskQueue}-tasks on ${config.temporal.address}`);
+  await workers.run();
+}

@@ -1,0 +1,116 @@
+import { analyze, ConfigCommandError, findCycle, type AnalyzeInput } from '../../src/engine/analyze.js';
+import { parseJobManifest } from '../../src/jobs/repository.js';
+import type { JobDefinition } from '../../src/jobs/manifest.js';
+import type { PartitionRecord } from '../../src/store/store.js';
+import { stringify } from 'yaml';
+
+function jobs(defs: Record<string, Record<string, unknown>>): Map<string, JobDefinition> {
+  return new Map(
+    Object.entries(defs).map(([name, def]) => [name, parseJobManifest(`/jobs/${name}/job.yaml`, stringify({ name, team: 't', exec: ['true'], ...def }))]),
+  );
+}
+
+function input(defs: Record<string, Record<string, unknown>>, requested: string[], over: Partial<AnalyzeInput> = {}): AnalyzeInput {
+  return {
+    buildId: 'b1',
+    requested,
+    jobs: jobs(defs),
+    lookup: async () => new Map(),
+    runConfig: async () => {
+      throw new Error('no config command expected');
+    },
+    now: () => 0,
+    ...over,
+  };
+}
+
+const diamond = {
+  raw: { outputs: ['raw/region={r}/date={d}'] },
+  clean: { outputs: ['clean/region={r}/date={d}'], inputs: ['raw/region={r}/date={d}'] },
+  sales: { outputs: ['sales/region={r}/date={d}'], inputs: ['clean/region={r}/date={d}'] },
+  customers: { outputs: ['customers/region={r}/date={d}'], inputs: ['clean/region={r}/date={d}'] },
+  report: { outputs: ['report/region={r}/date={d}'], inputs: ['sales/region={r}/date={d}', 'customers/region={r}/date={d}'] },
+};
+
+describe('graph.analyze', () => {
+  test('plans a diamond once per partition, dependencies before dependents', async () => {
+    const result = await analyze(input(diamond, ['report/region=eu/date=1', 'report/region=us/date=1']));
+    if (!result.ok) throw new Error(result.failure.message);
+    const tasks = result.plan.tasks;
+    expect(tasks).toHaveLength(10);
+    const byOutput = new Map(tasks.map((t) => [t.config.outputs[0], t]));
+    const report = byOutput.get('report/region=eu/date=1')!;
+    expect(report.dependsOn.map((i) => tasks[i]!.job).sort()).toEqual(['customers', 'sales']);
+    expect(byOutput.get('clean/region=eu/date=1')!.dependsOn.map((i) => tasks[i]!.job)).toEqual(['raw']);
+    expect(result.events.map((e) => e.type)).toContain('job_graph');
+    expect(result.events.filter((e) => e.type === 'config_success').length).toBeGreaterThanOrEqual(5);
+  });
+
+  test('skips live partitions and delegates those another build is building', async () => {
+    const catalog = new Map<string, PartitionRecord>([
+      ['clean/region=eu/date=1', { ref: 'clean/region=eu/date=1', status: 'live', updatedAtMs: 0 }],
+      ['customers/region=eu/date=1', { ref: 'customers/region=eu/date=1', status: 'building', buildId: 'other', taskId: 'customers/abc', job: 'customers', updatedAtMs: 0 }],
+    ]);
+    const result = await analyze(input(diamond, ['report/region=eu/date=1'], { lookup: async (refs) => new Map(refs.flatMap((r) => (catalog.has(r) ? [[r, catalog.get(r)!]] : []))) }));
+    if (!result.ok) throw new Error(result.failure.message);
+    expect(result.plan.tasks.map((t) => t.job).sort()).toEqual(['customers', 'report', 'sales']);
+    expect(result.plan.tasks.find((t) => t.job === 'customers')!.delegatedToBuild).toBe('other');
+    expect(result.plan.skipped).toEqual(['clean/region=eu/date=1']);
+    expect(result.events.map((e) => e.type)).toEqual(expect.arrayContaining(['partition_skipped', 'partition_delegated']));
+  });
+
+  test('a partition nobody produces is a typed failure that lists it', async () => {
+    const result = await analyze(input({ clean: diamond.clean }, ['clean/region=eu/date=1']));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.failure.type).toBe('no_producer');
+    expect(result.failure.message).toContain('raw/region=eu/date=1');
+    expect(result.events.map((e) => e.type)).toEqual(expect.arrayContaining(['partition_dispatch_fail', 'graph_analyze_fail']));
+  });
+
+  test('two producers of one partition is a typed failure naming both jobs', async () => {
+    const result = await analyze(input({ a: { outputs: ['x/d={d}'] }, b: { outputs: ['x/d={d}'] } }, ['x/d=1']));
+    expect(!result.ok && result.failure.type).toBe('multiple_producers');
+    expect(!result.ok && result.failure.message).toMatch(/"x\/d=1" is produced by more than one job: a, b/);
+  });
+
+  test('a cycle is a typed failure that lists it', async () => {
+    const result = await analyze(input({ a: { outputs: ['a/d={d}'], inputs: ['b/d={d}'] }, b: { outputs: ['b/d={d}'], inputs: ['a/d={d}'] } }, ['a/d=1']));
+    expect(!result.ok && result.failure.type).toBe('cycle_detected');
+    expect(!result.ok && result.failure.message).toMatch(/a \(a\/d=1\) -> b \(b\/d=1\) -> a \(a\/d=1\)|b \(b\/d=1\) -> a \(a\/d=1\) -> b \(b\/d=1\)/);
+    expect(result.events.map((e) => e.type)).toContain('cycle_detected');
+  });
+
+  test('vars regexes validate the arguments (arg_validate_fail)', async () => {
+    const result = await analyze(input({ a: { outputs: ['a/date={date}'], vars: { date: '^\\d{4}-\\d{2}-\\d{2}$' } } }, ['a/date=yesterday']));
+    expect(!result.ok && result.failure.type).toBe('arg_validation_failed');
+    expect(result.events.map((e) => e.type)).toEqual(expect.arrayContaining(['arg_validate_fail', 'job_config_fail']));
+  });
+
+  test('a config command decides inputs; its failure quotes what it printed', async () => {
+    const defs = { week: { outputs: ['w/week={w}'], config: ['./config'] }, day: { outputs: ['d/date={d}'] } };
+    const ok = await analyze(
+      input(defs, ['w/week=1'], {
+        runConfig: async (_job, outputs) => outputs.map((o) => ({ outputs: [o], inputs: [{ depType: 'materialize', partitionRef: 'd/date=1' }], args: ['--x'], env: {} })),
+      }),
+    );
+    if (!ok.ok) throw new Error(ok.failure.message);
+    expect(ok.plan.tasks.map((t) => t.job)).toEqual(['week', 'day']);
+    const bad = await analyze(
+      input(defs, ['w/week=1'], {
+        runConfig: async () => {
+          throw new ConfigCommandError('printed "oops"');
+        },
+      }),
+    );
+    expect(!bad.ok && bad.failure.type).toBe('config_failed');
+    expect(!bad.ok && bad.failure.message).toContain('printed "oops"');
+    expect(bad.events.map((e) => e.type)).toEqual(expect.arrayContaining(['config_fail', 'job_config_fail', 'graph_analyze_fail']));
+  });
+
+  test('findCycle finds self-loops and deep chains without recursion', () => {
+    expect(findCycle([{ dependsOn: [0] }])).toEqual([0, 0]);
+    const chain = Array.from({ length: 100_000 }, (_, i) => ({ dependsOn: i === 0 ? [] : [i - 1] }));
+    expect(findCycle(chain)).toBeUndefined();
+  });
+});

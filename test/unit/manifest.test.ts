@@ -1,0 +1,40 @@
+import { parseJobManifest } from '../../src/jobs/repository.js';
+
+const file = '/jobs/sales/job.yaml';
+
+describe('job.yaml', () => {
+  test('a valid manifest with Racetrack fields and the partition contract', () => {
+    const job = parseJobManifest(
+      file,
+      `
+name: daily-sales
+team: finance
+owner_email: data@finance.example
+jobtype: python:1
+jobtype_extra: { requirements_path: requirements.txt }
+runtime_env: { MODE: prod }
+labels: { tier: 1 }
+outputs: ["sales/daily/date={date}"]
+inputs: ["orders/raw/date={date}", { partition: "fx/date={date}", dep_type: query }]
+exec: ["python", "main.py", "--date", "{date}"]
+retries: 2
+`,
+    );
+    expect(job.name).toBe('daily-sales');
+    expect(job.inputs.map((i) => i.depType)).toEqual(['materialize', 'query']);
+    expect(job.manifest.labels).toEqual({ tier: '1' });
+  });
+
+  test.each([
+    ['unknown key', 'name: a\nteam: t\noutputs: ["x/d={d}"]\nexec: ["true"]\ncolour: red\n', `${file}: unknown key "colour"`],
+    ['missing exec', 'name: a\nteam: t\noutputs: ["x/d={d}"]\n', `${file}: exec:`],
+    ['bad name', 'name: A_B\nteam: t\noutputs: ["x/d={d}"]\nexec: ["true"]\n', `${file}: name: must be lowercase`],
+    ['input var not bound', 'name: a\nteam: t\noutputs: ["x/d={d}"]\ninputs: ["y/e={e}"]\nexec: ["true"]\n', `${file}: inputs[0]: "y/e={e}" uses {e}, which no output binds`],
+    ['exec var not bound', 'name: a\nteam: t\noutputs: ["x/d={d}"]\nexec: [run, "{e}"]\n', `${file}: exec[1]: uses {e}`],
+    ['bad pattern', 'name: a\nteam: t\noutputs: ["x/{d}"]\nexec: ["true"]\n', `${file}: outputs[0]: "x/{d}"`],
+    ['env value not a string', 'name: a\nteam: t\noutputs: ["x/d={d}"]\nexec: ["true"]\nruntime_env: { A: [1] }\n', `${file}: runtime_env.A:`],
+    ['not YAML', 'name: [a\n', `${file} (line`],
+  ])('%s is refused naming the file and the field', (_what, text, expected) => {
+    expect(() => parseJobManifest(file, text)).toThrow(expected);
+  });
+});

@@ -1,0 +1,46 @@
+/** The build workflow's messages, importable by tasks, the API and the CLI without the workflow body. */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { PartitionRef } from '../src/generated/databuild.js';
+import type { TaskOutcome } from './jobExec.messages.js';
+
+export interface GraphBuildInput {
+  buildId: string;
+  requested: PartitionRef[];
+  /** Tasks this build runs at once (default 8). */
+  concurrency?: number;
+  /** Seconds between build_heartbeat events while waiting (default 30). */
+  heartbeatSeconds?: number;
+  /** History length at which the build continues as new (default: when Temporal suggests it). */
+  maxHistoryEvents?: number;
+  /** Set when the build continues as new: what the previous run had done. */
+  carried?: CarriedState;
+}
+
+export interface CarriedState {
+  taskCount: number;
+  /** One character per task: see TaskState in graphBuild.ts. */
+  states: string;
+  jobConcurrency: Record<string, number>;
+  jobTeams: Record<string, string>;
+  eventSeq: number;
+  startedAtMs: number;
+  runs: number;
+  /** Task outcomes that arrived while the previous run was continuing as new. */
+  pendingReports: TaskOutcome[];
+}
+
+export interface BuildProgress {
+  buildId: string;
+  phase: 'analyzing' | 'executing' | 'cancelling' | 'done';
+  total: number;
+  pending: number;
+  running: number;
+  delegated: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** A task (this build's or a delegate) tells the build how it ended. */
+export const taskFinishedSignal = defineSignal<[TaskOutcome]>('taskFinished');
+export const progressQuery = defineQuery<BuildProgress>('progress');
