@@ -5,11 +5,14 @@
  */
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from './api/app.js';
 import { loadConfig } from './config.js';
 import { startDevServer, type DevServer } from './temporal/devServer.js';
 import { createWorkers } from './worker.js';
+
+// The SDK's info logs (bundling, worker states) drown what matters; warnings and errors still show.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const config = loadConfig();
 let devServer: DevServer | undefined;

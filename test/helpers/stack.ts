@@ -60,9 +60,14 @@ export interface Stack {
   teardown(): Promise<void>;
 }
 
-export async function startStack(opts: { jobsDir: string; env?: TestWorkflowEnvironment; extraEnv?: Record<string, string> }): Promise<Stack> {
+export async function startStack(opts: {
+  jobsDir: string;
+  env?: TestWorkflowEnvironment;
+  dataDir?: string;
+  extraEnv?: Record<string, string>;
+}): Promise<Stack> {
   const env = opts.env ?? (await startTemporal());
-  const dataDir = tempDir('data');
+  const dataDir = opts.dataDir ?? tempDir('data');
   const config = loadConfig({
     ...process.env,
     STRATA_JOBS: opts.jobsDir,
