@@ -1,0 +1,45 @@
+/**
+ * A build larger than one workflow history: the build continues as new while tasks are running, and
+ * every task still runs exactly once.
+ */
+import path from 'node:path';
+import { countRuns, makeJobsRepo, TASK_SCRIPT } from './helpers/jobs.js';
+import { startStack, tempDir, type Stack } from './helpers/stack.js';
+
+const RUNS = path.join(tempDir('scale'), 'runs');
+const LEAVES = 150;
+let stack: Stack;
+
+beforeAll(async () => {
+  const jobsDir = await makeJobsRepo(
+    {
+      leaf: { outputs: ['leaf/i={i}'], exec: ['sh', '../lib/task.sh'], runtime_env: { RUNS, GATES: RUNS } },
+      fan: { outputs: ['fan/n={n}'], config: ['python3', 'config.py'], exec: ['sh', '../lib/task.sh'], runtime_env: { RUNS, GATES: RUNS } },
+    },
+    {
+      'lib/task.sh': TASK_SCRIPT,
+      'fan/config.py': [
+        'import json, sys',
+        'outputs = json.load(sys.stdin)["outputs"]',
+        `print(json.dumps({"configs": [{"outputs": [o], "inputs": [f"leaf/i={i}" for i in range(${LEAVES})]} for o in outputs]}))`,
+      ].join('\n'),
+    },
+  );
+  stack = await startStack({ jobsDir });
+});
+afterAll(async () => {
+  await stack?.teardown();
+});
+
+test('a build continues as new with tasks running and runs each task once', async () => {
+  const { buildId, handle } = await stack.build({ partitions: ['fan/n=1'], concurrency: 16 }, { maxHistoryEvents: 200 });
+  expect(await handle.result()).toEqual({ buildId, tasks: LEAVES + 1 });
+  const latest = await handle.describe();
+  expect(latest.runId).not.toBe(handle.firstExecutionRunId);
+  for (const i of [0, 77, LEAVES - 1]) expect(countRuns(RUNS, `leaf/i=${i}`)).toBe(1);
+  const launches = await stack.store.listEvents({ buildId, type: 'task_launch_success' });
+  expect(launches).toHaveLength(LEAVES + 1);
+  const tasks = await stack.store.listTasks(buildId);
+  expect(tasks.every((t) => t.status === 'succeeded' && t.attempts === 1)).toBe(true);
+  expect((await stack.store.getBuild(buildId))?.status).toBe('completed');
+});
