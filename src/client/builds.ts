@@ -1,5 +1,5 @@
 /** Starting and following builds through the Temporal client: what the API, the CLI and the tests use. */
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { z } from 'zod';
 import { buildWorkflowId, newBuildId } from '../engine/ids.js';
 import { partitionRefProblem } from '../engine/partitions.js';
@@ -28,7 +28,7 @@ export async function startBuild(
   client: Client,
   request: BuildRequest,
   options: StartBuildOptions,
-): Promise<{ buildId: string; handle: WorkflowHandle<typeof graphBuild> }> {
+): Promise<{ buildId: string; handle: WorkflowHandleWithFirstExecutionRunId<typeof graphBuild> }> {
   const { partitions, concurrency } = BuildRequestSchema.parse(request);
   const buildId = options.buildId ?? newBuildId();
   const shown = partitions.slice(0, 3).join(', ') + (partitions.length > 3 ? ` (+${partitions.length - 3} more)` : '');
