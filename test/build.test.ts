@@ -8,7 +8,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { makeJobsRepo, countRuns, keyOf, TASK_SCRIPT } from './helpers/jobs.js';
 import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
-import type { BuildEventType } from '../src/generated/databuild.js';
+import Database from 'better-sqlite3';
+import { BuildEventTypes, type BuildEventType } from '../src/generated/databuild.js';
 
 const work = tempDir('work');
 const RUNS = path.join(work, 'runs');
@@ -228,4 +229,25 @@ test('cancelling a build stops its running tasks', async () => {
       return true;
     }
   });
+});
+
+test('a task whose successful run is on record but whose outputs left the catalog fails scheduling, saying why', async () => {
+  const partition = 'src/region=eu/date=s1';
+  const first = await stack.build({ partitions: [partition] });
+  expect((await finish(first.buildId, first.handle)).failure).toBeUndefined();
+  // An operator removes the partition from the catalog behind Strata's back.
+  const db = new Database(stack.config.databaseFile);
+  db.prepare(`DELETE FROM partitions WHERE ref = ?`).run(partition);
+  db.close();
+  const { buildId, handle } = await stack.build({ partitions: [partition] });
+  const { failure, types } = await finish(buildId, handle);
+  expect(failure?.type).toBe('schedule_failed');
+  expect(failure?.message).toMatch(/already completed successfully, but the catalog does not have src\/region=eu\/date=s1 live/);
+  expect(types).toEqual(expect.arrayContaining(['job_schedule_fail', 'graph_build_fail']));
+  expect(countRuns(RUNS, partition)).toBe(1);
+});
+
+test('every transition of the seed diagrams appears in the event log of the builds that made it', () => {
+  const all = new Set([...seen.values()].flatMap((types) => [...types]));
+  expect(BuildEventTypes.filter((type) => !all.has(type))).toEqual([]);
 });

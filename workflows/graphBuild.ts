@@ -200,7 +200,10 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
         }
       }
     }
-    return { state: FAILED, failure: { kind: 'platform', type: 'schedule_failed', message: `could not start or join the task workflow ${id}` } };
+    // Temporal keeps a successful run's id reserved (so no partition is built twice), yet the catalog
+    // does not have its outputs live: someone removed them. Say so rather than rebuild silently.
+    const message = `could not start or join the task workflow ${id}: it already completed successfully, but the catalog does not have ${node.outputs.join(', ')} live (removed from the catalog?)`;
+    return { state: FAILED, failure: { kind: 'platform', type: 'schedule_failed', message } };
   };
 
   async function failBuild(failure: Failure): Promise<never> {
