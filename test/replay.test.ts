@@ -1,0 +1,22 @@
+/**
+ * Replays recorded workflow histories against today's workflow code: a change that breaks
+ * determinism fails here, not in a running build. Re-record with `npx tsx scripts/export-histories.ts`
+ * only when a change to workflow code is deliberate (and versioned with patched() for running builds).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from './helpers/stack.js';
+
+const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'histories');
+const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+test('histories are recorded for builds and tasks, succeeded and failed', () => {
+  expect(files.sort()).toEqual(['graphBuild-success.json', 'graphBuild-task-failure.json', 'jobExec-retried-failure.json', 'jobExec-success.json']);
+});
+
+test.each(files)('%s replays without nondeterminism', async (file) => {
+  const history = historyFromJSON(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, file);
+});
