@@ -24,7 +24,9 @@ function nodeModules() {
     !fs.existsSync(installed) || (fs.existsSync(lock) && fs.statSync(lock).mtimeMs > fs.statSync(installed).mtimeMs + 1000);
   if (!stale) return;
   say('installing node modules (native modules build from source; the first time takes a few minutes)');
-  if (!run('npm', [fs.existsSync(lock) ? 'ci' : 'install', '--no-audit', '--no-fund'])) throw new Error('npm install failed');
+  // `npm install` keeps the locked versions; `npm ci` refuses this lock file because npm leaves other
+  // platforms' optional binaries (@swc/core-darwin-*, ...) out of it.
+  if (!run('npm', ['install', '--no-audit', '--no-fund'])) throw new Error('npm install failed');
 }
 
 function works(bin) {

@@ -96,7 +96,7 @@ export async function resolveJobsDir(source: string, dataDir: string): Promise<s
     await simpleGit().clone(source, target, ['--depth', '1']);
   } else {
     const git = simpleGit(target);
-    await git.fetch(['--depth', '1', 'origin']);
+    await git.fetch(['--depth', '1', 'origin', 'HEAD']);
     await git.reset(['--hard', 'FETCH_HEAD']);
   }
   return target;
