@@ -53,6 +53,7 @@ test('a second worker finishes the task of a worker killed mid-task', async () =
   if (first?.type !== 'task_launch_success') throw new Error('expected a launch');
   expect(first.payload.worker).toBe(`${(await import('node:os')).hostname()}:${worker1.pid}`);
 
+  await waitFor('the task of worker 1 to be running', () => countRuns(RUNS, partition) === 1);
   worker1.kill('SIGKILL');
   // The task process dies with its worker (setpriv --pdeathsig) rather than running on unowned.
   await waitFor('the task process of worker 1 to die', () => {

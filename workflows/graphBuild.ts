@@ -328,7 +328,10 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
 
       refresh('executing');
       const history = workflowInfo();
-      if (history.continueAsNewSuggested || (input.maxHistoryEvents !== undefined && history.historyLength >= input.maxHistoryEvents)) {
+      // Only a run that moved the build on may hand over: a plan too big to page in under the
+      // suggested history size would otherwise continue as new forever.
+      const tooLong = history.continueAsNewSuggested || (input.maxHistoryEvents !== undefined && history.historyLength >= input.maxHistoryEvents);
+      if (tooLong && states.join('') !== input.carried?.states) {
         await flush();
         const carried: CarriedState = {
           taskCount: nodes.length,
