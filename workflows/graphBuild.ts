@@ -52,6 +52,9 @@ const CANCELLED = 'c';
 
 const PAGE = 1000;
 const DEFAULT_CONCURRENCY = 8;
+/** Well below Temporal's limits (50,000 events, 50 MB), which a run must never approach. */
+const MAX_HISTORY_EVENTS = 8000;
+const MAX_HISTORY_BYTES = 8 * 1024 * 1024;
 
 export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: string; tasks: number }> {
   const { buildId } = input;
@@ -116,7 +119,9 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
   const ready = new Map<string, number[]>();
   const markReady = (i: number) => {
     const job = nodes[i]!.job;
-    ready.set(job, [...(ready.get(job) ?? []), i]);
+    const queue = ready.get(job);
+    if (queue) queue.push(i);
+    else ready.set(job, [i]);
   };
   const runningByJob = new Map<string, number>();
   let running = 0;
@@ -127,7 +132,10 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       runningByJob.set(nodes[i]!.job, (runningByJob.get(nodes[i]!.job) ?? 0) + 1);
     }
   });
-  const count = (state: string) => states.reduce((n, s) => (s === state ? n + 1 : n), 0);
+  /** Tasks per state, kept up to date by setState: scanning 10,000 states per step is too slow. */
+  const tally = new Map<string, number>();
+  for (const s of states) tally.set(s, (tally.get(s) ?? 0) + 1);
+  const count = (state: string) => tally.get(state) ?? 0;
   const refresh = (phase: BuildProgress['phase']) =>
     Object.assign(progress, {
       phase,
@@ -151,6 +159,8 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       running++;
       runningByJob.set(nodes[i]!.job, (runningByJob.get(nodes[i]!.job) ?? 0) + 1);
     }
+    tally.set(before!, count(before!) - 1);
+    tally.set(state, count(state) + 1);
     states[i] = state;
     if (state === SUCCEEDED) for (const d of dependents[i]!) if (--waitingOn[d]! === 0 && states[d] === PENDING) markReady(d);
   };
@@ -330,7 +340,8 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       const history = workflowInfo();
       // Only a run that moved the build on may hand over: a plan too big to page in under the
       // suggested history size would otherwise continue as new forever.
-      const tooLong = history.continueAsNewSuggested || (input.maxHistoryEvents !== undefined && history.historyLength >= input.maxHistoryEvents);
+      const tooLong =
+        history.continueAsNewSuggested || history.historyLength >= (input.maxHistoryEvents ?? MAX_HISTORY_EVENTS) || history.historySize >= MAX_HISTORY_BYTES;
       if (tooLong && states.join('') !== input.carried?.states) {
         await flush();
         const carried: CarriedState = {
