@@ -45,7 +45,10 @@ export interface TaskRun {
 }
 
 /** Variables Strata sets itself; a job's config may not override them. */
-const RESERVED_ENV = ['STRATA_JOB_CONFIG', 'STRATA_PARTITIONS', 'STRATA_MANIFEST_FILE', 'STRATA_WAREHOUSE', 'STRATA_BUILD_ID', 'STRATA_TASK_ID'];
+const RESERVED_ENV = ['STRATA_JOB_CONFIG', 'STRATA_JOB_CONFIG_FILE', 'STRATA_PARTITIONS', 'STRATA_MANIFEST_FILE', 'STRATA_WAREHOUSE', 'STRATA_BUILD_ID', 'STRATA_TASK_ID'];
+
+/** Larger JobConfigs are passed only as STRATA_JOB_CONFIG_FILE. */
+export const MAX_INLINE_CONFIG = 100 * 1024;
 
 export interface TaskActivityDeps {
   store: Store;
@@ -123,10 +126,16 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       fs.mkdirSync(path.dirname(manifestFile), { recursive: true });
       fs.rmSync(manifestFile, { force: true });
 
+      // Linux caps one environment variable at 128 KiB: a task with thousands of inputs finds its
+      // JobConfig only in the file.
+      const configJson = JSON.stringify(task.config);
+      const configFile = manifestFile.replace(/\.json$/, '.config.json');
+      fs.writeFileSync(configFile, configJson);
       const env: Record<string, string> = {
         ...deps.taskEnv(),
         ...task.env,
-        STRATA_JOB_CONFIG: JSON.stringify(task.config),
+        ...(configJson.length <= MAX_INLINE_CONFIG ? { STRATA_JOB_CONFIG: configJson } : {}),
+        STRATA_JOB_CONFIG_FILE: configFile,
         STRATA_PARTITIONS: task.config.outputs.join(','),
         STRATA_MANIFEST_FILE: manifestFile,
         STRATA_WAREHOUSE: deps.warehouseDir,

@@ -14,10 +14,20 @@ beforeAll(async () => {
   const jobsDir = await makeJobsRepo(
     {
       leaf: { outputs: ['leaf/i={i}'], exec: ['sh', '../lib/task.sh'], runtime_env: { RUNS, GATES: RUNS } },
+      big: {
+        outputs: ['big/n={n}'],
+        config: ['python3', 'config.py'],
+        exec: ['python3', '-c', 'import json, os; c = json.load(open(os.environ["STRATA_JOB_CONFIG_FILE"])); json.dump({"inputs": len(c["inputs"]), "inline": "STRATA_JOB_CONFIG" in os.environ}, open(os.environ["STRATA_MANIFEST_FILE"], "w"))'],
+      },
       fan: { outputs: ['fan/n={n}'], config: ['python3', 'config.py'], exec: ['sh', '../lib/task.sh'], runtime_env: { RUNS, GATES: RUNS } },
     },
     {
       'lib/task.sh': TASK_SCRIPT,
+      'big/config.py': [
+        'import json, sys',
+        'outputs = json.load(sys.stdin)["outputs"]',
+        'print(json.dumps({"configs": [{"outputs": [o], "inputs": [{"partition": f"lookup/shard={i}", "dep_type": "query"} for i in range(4000)]} for o in outputs]}))',
+      ].join('\n'),
       'fan/config.py': [
         'import json, sys',
         'outputs = json.load(sys.stdin)["outputs"]',
@@ -42,4 +52,11 @@ test('a build continues as new with tasks running and runs each task once', asyn
   const tasks = await stack.store.listTasks(buildId);
   expect(tasks.every((t) => t.status === 'succeeded' && t.attempts === 1)).toBe(true);
   expect((await stack.store.getBuild(buildId))?.status).toBe('completed');
+});
+
+test('a JobConfig too large for one environment variable reaches the task through its file', async () => {
+  const { handle } = await stack.build({ partitions: ['big/n=1'] });
+  await handle.result();
+  const manifest = (await stack.store.getPartitions(['big/n=1'])).get('big/n=1')?.manifest;
+  expect(JSON.parse(manifest!.metadataJson)).toEqual({ inputs: 4000, inline: false });
 });
