@@ -6,11 +6,11 @@ import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { matchPattern, substitute, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
-import type { JobConfig, PartitionManifest, PartitionRef } from '../src/generated/databuild.js';
+import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import { LaunchError, type Launcher } from '../src/launchers/launcher.js';
 import { tailOfFile } from '../src/launchers/process.js';
-import type { NewBuildEvent, Store } from '../src/store/store.js';
+import type { Store } from '../src/store/store.js';
 
 export interface TaskRef {
   buildId: string;
@@ -66,11 +66,6 @@ export interface TaskActivityDeps {
 
 export function createTaskActivities(deps: TaskActivityDeps) {
   const heartbeatMs = deps.heartbeatMs ?? 2000;
-  const failWith = async (ref: TaskRef & { job: string; partitions: PartitionRef[] }, event: NewBuildEvent, type: FailureType, message: string, details = {}) => {
-    await deps.store.appendEvents([event]);
-    return strataFailure(type, message, details);
-  };
-
   return {
     /** validate_config: the stored JobConfig still fits the job; resolves the command and environment. */
     async validateConfig(ref: TaskRef & { job: string }): Promise<PreparedTask> {
@@ -79,7 +74,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const base = { buildId: ref.buildId, job: ref.job, taskId: ref.taskId, partitions };
       const reject = async (message: string) => {
         const failure = { kind: Failures.config_invalid.kind, type: 'config_invalid', message };
-        throw await failWith({ ...ref, partitions }, { ...base, type: 'config_validate_fail', payload: { failure } }, 'config_invalid', message);
+        await deps.store.appendEvents([{ ...base, type: 'config_validate_fail', payload: { failure } }]);
+        throw strataFailure('config_invalid', message);
       };
       if (!task) return reject(`build ${ref.buildId} has no task ${ref.taskId}`);
       const job = deps.jobs.load().jobs.get(task.job);
