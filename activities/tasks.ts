@@ -48,7 +48,7 @@ export interface TaskRun {
 const RESERVED_ENV = ['STRATA_JOB_CONFIG', 'STRATA_JOB_CONFIG_FILE', 'STRATA_PARTITIONS', 'STRATA_MANIFEST_FILE', 'STRATA_WAREHOUSE', 'STRATA_BUILD_ID', 'STRATA_TASK_ID'];
 
 /** Larger JobConfigs are passed only as STRATA_JOB_CONFIG_FILE. */
-export const MAX_INLINE_CONFIG = 100 * 1024;
+const MAX_INLINE_CONFIG = 100 * 1024;
 
 export interface TaskActivityDeps {
   store: Store;
@@ -118,14 +118,15 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const base = { buildId: task.buildId, job: task.job, taskId: task.taskId, partitions: task.config.outputs };
       const runDir = path.join(deps.logsDir, ...task.taskId.split('/'));
       const logFile = path.join(runDir, `${task.buildId}.attempt-${attempt}.${ctx.info.attempt}.log`);
-      const manifestFile = path.join(deps.dataDir, 'manifests', ...task.taskId.split('/'), `${task.buildId}.attempt-${attempt}.json`);
+      const runFiles = path.join(deps.dataDir, 'manifests', ...task.taskId.split('/'), `${task.buildId}.attempt-${attempt}`);
+      const manifestFile = `${runFiles}.json`;
+      const configFile = `${runFiles}.config.json`;
       fs.mkdirSync(path.dirname(manifestFile), { recursive: true });
       fs.rmSync(manifestFile, { force: true });
 
       // Linux caps one environment variable at 128 KiB: a task with thousands of inputs finds its
       // JobConfig only in the file.
       const configJson = JSON.stringify(task.config);
-      const configFile = manifestFile.replace(/\.json$/, '.config.json');
       fs.writeFileSync(configFile, configJson);
       const env: Record<string, string> = {
         ...deps.taskEnv(),

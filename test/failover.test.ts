@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startBuild } from '../src/client/builds.js';
@@ -51,7 +52,7 @@ test('a second worker finishes the task of a worker killed mid-task', async () =
   const launches = () => store!.listEvents({ buildId, type: 'task_launch_success' });
   const [first] = await waitFor('worker 1 to launch the task', async () => ((await launches()).length === 1 ? await launches() : undefined), 90_000);
   if (first?.type !== 'task_launch_success') throw new Error('expected a launch');
-  expect(first.payload.worker).toBe(`${(await import('node:os')).hostname()}:${worker1.pid}`);
+  expect(first.payload.worker).toBe(`${os.hostname()}:${worker1.pid}`);
 
   await waitFor('the task of worker 1 to be running', () => countRuns(RUNS, partition) === 1);
   worker1.kill('SIGKILL');
@@ -72,7 +73,7 @@ test('a second worker finishes the task of a worker killed mid-task', async () =
   const all = await launches();
   expect(all).toHaveLength(2);
   const second = all[1]!;
-  expect(second.type === 'task_launch_success' && second.payload.worker).toBe(`${(await import('node:os')).hostname()}:${process.pid}`);
+  expect(second.type === 'task_launch_success' && second.payload.worker).toBe(`${os.hostname()}:${process.pid}`);
   expect(countRuns(RUNS, partition)).toBe(2);
   expect((await store.getPartitions([partition])).get(partition)?.status).toBe('live');
   expect(fs.existsSync(path.join(dataDir, 'warehouse', partition, 'data'))).toBe(true);

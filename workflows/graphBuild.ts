@@ -123,19 +123,16 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
     if (queue) queue.push(i);
     else ready.set(job, [i]);
   };
-  const runningByJob = new Map<string, number>();
-  let running = 0;
-  states.forEach((s, i) => {
-    if (s === PENDING && waitingOn[i] === 0) markReady(i);
-    if (s === RUNNING) {
-      running++;
-      runningByJob.set(nodes[i]!.job, (runningByJob.get(nodes[i]!.job) ?? 0) + 1);
-    }
-  });
-  /** Tasks per state, kept up to date by setState: scanning 10,000 states per step is too slow. */
+  /** Tasks per state and running tasks per job, kept up to date by setState: scanning 10,000 states per step is too slow. */
   const tally = new Map<string, number>();
-  for (const s of states) tally.set(s, (tally.get(s) ?? 0) + 1);
+  const runningByJob = new Map<string, number>();
+  const bump = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
   const count = (state: string) => tally.get(state) ?? 0;
+  states.forEach((s, i) => {
+    bump(tally, s, 1);
+    if (s === PENDING && waitingOn[i] === 0) markReady(i);
+    if (s === RUNNING) bump(runningByJob, nodes[i]!.job, 1);
+  });
   const refresh = (phase: BuildProgress['phase']) =>
     Object.assign(progress, {
       phase,
@@ -150,17 +147,11 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
   refresh('executing');
 
   const setState = (i: number, state: string) => {
-    const before = states[i];
-    if (before === RUNNING) {
-      running--;
-      runningByJob.set(nodes[i]!.job, (runningByJob.get(nodes[i]!.job) ?? 1) - 1);
-    }
-    if (state === RUNNING) {
-      running++;
-      runningByJob.set(nodes[i]!.job, (runningByJob.get(nodes[i]!.job) ?? 0) + 1);
-    }
-    tally.set(before!, count(before!) - 1);
-    tally.set(state, count(state) + 1);
+    const before = states[i]!;
+    if (before === RUNNING) bump(runningByJob, nodes[i]!.job, -1);
+    if (state === RUNNING) bump(runningByJob, nodes[i]!.job, 1);
+    bump(tally, before, -1);
+    bump(tally, state, 1);
     states[i] = state;
     if (state === SUCCEEDED) for (const d of dependents[i]!) if (--waitingOn[d]! === 0 && states[d] === PENDING) markReady(d);
   };
@@ -286,7 +277,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       const batch: number[] = [];
       for (const [job, queue] of ready) {
         const limit = summary.jobConcurrency[job] ?? Infinity;
-        while (queue.length > 0 && running + batch.length < concurrency) {
+        while (queue.length > 0 && count(RUNNING) + batch.length < concurrency) {
           const inJob = (runningByJob.get(job) ?? 0) + batch.filter((b) => nodes[b]!.job === job).length;
           if (inJob >= limit) break;
           batch.push(queue.shift()!);
@@ -297,7 +288,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
         const readyCount = [...ready.values()].reduce((n, q) => n + q.length, 0);
         emit({
           type: 'remaining_jobs',
-          payload: { ready: readyCount + batch.length, running, waiting: count(PENDING) - readyCount - batch.length, done: count(SUCCEEDED) },
+          payload: { ready: readyCount + batch.length, running: count(RUNNING), waiting: count(PENDING) - readyCount - batch.length, done: count(SUCCEEDED) },
         });
         const results = await Promise.all(batch.map(startTask));
         const started: string[] = [];
@@ -321,7 +312,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
         continue; // newly succeeded (joined) tasks may have made more tasks ready
       }
 
-      const active = running + count(DELEGATED);
+      const active = count(RUNNING) + count(DELEGATED);
       if (active === 0) {
         if (states.every((s) => s === SUCCEEDED)) {
           refresh('done');

@@ -60,7 +60,7 @@ export function createApp(deps: ApiDeps): express.Express {
     }
   });
 
-  app.use('/api', (req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.originalUrl.split("?")[0]}`));
+  app.use('/api', (req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status;
     if (status && status >= 400 && status < 500) return sendError(res, status, 'bad_request', (err as Error).message);
