@@ -12,6 +12,8 @@ import type { NewBuildEvent, Store } from '../src/store/store.js';
 export interface AnalyzeGraphInput {
   buildId: string;
   requested: PartitionRef[];
+  /** The requesting team; absent when an administrator asked. */
+  team?: string;
 }
 
 export interface PlanSummary {
@@ -98,6 +100,7 @@ export function createPlanActivities(deps: { store: Store; jobs: JobRepository; 
       const result = await analyze({
         buildId: input.buildId,
         requested: input.requested,
+        ...(input.team !== undefined ? { team: input.team } : {}),
         jobs,
         jobProblems: problems,
         lookup: (refs) => deps.store.getPartitions(refs),

@@ -22,7 +22,8 @@ const EnvSchema = z.object({
   STRATA_TASK_QUEUE: z.string().min(1).default('strata'),
   /** How many task processes one worker runs at once. */
   STRATA_MAX_TASKS: z.coerce.number().int().min(1).default(32),
-  STRATA_BUILD_CONCURRENCY: z.coerce.number().int().min(1).default(8),
+  /** Tasks a build runs at once when its request does not say. */
+  STRATA_BUILD_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
   /** Interval of heartbeat events in the build event log (graph.build and job.exec). */
   STRATA_HEARTBEAT_EVENT_SECONDS: seconds.default(30),
   /** How long a stopping worker lets running tasks finish before killing them. */
@@ -46,6 +47,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     dataDir,
     warehouseDir: path.resolve(e.STRATA_WAREHOUSE ?? path.join(dataDir, 'warehouse')),
     databaseFile: path.join(dataDir, 'strata.db'),
+    /** The administrators' API token of a local installation (made by `npm start`). */
+    adminTokenFile: path.join(dataDir, 'admin.token'),
     logsDir: path.join(dataDir, 'logs'),
     apiHost: e.STRATA_HOST,
     apiPort: e.STRATA_PORT,

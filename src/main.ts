@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from './api/app.js';
+import { ensureAdminToken } from './api/auth.js';
 import { loadConfig } from './config.js';
 import { startDevServer, type DevServer } from './temporal/devServer.js';
 import { createWorkers } from './worker.js';
@@ -25,7 +26,8 @@ const nativeConnection = await NativeConnection.connect({ address });
 const workers = await createWorkers(config, { connection: nativeConnection });
 const connection = await Connection.connect({ address });
 const client = new Client({ connection, namespace: config.temporal.namespace });
-const app = createApp({ client, store: workers.store, taskQueue: config.taskQueue });
+const { created } = await ensureAdminToken(workers.store, config.adminTokenFile);
+const app = createApp({ client, store: workers.store, jobs: workers.jobs, taskQueue: config.taskQueue, buildConcurrency: config.buildConcurrency });
 const server: Server = await new Promise((resolve, reject) => {
   const s = app.listen(config.apiPort, config.apiHost, () => resolve(s));
   s.once('error', reject);
@@ -35,6 +37,7 @@ const running = workers.run();
 console.log(`
 Strata is running.
   REST API      http://${config.apiHost}:${config.apiPort}/api/v1/health
+  admin token   ${config.adminTokenFile}${created ? ' (new)' : ''}
   Temporal      ${address} (namespace ${config.temporal.namespace})
   Web UI        ${devServer?.uiUrl ?? '(external Temporal: see its own UI)'}
   jobs          ${workers.jobsDir}

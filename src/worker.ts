@@ -24,6 +24,7 @@ export function baseTaskEnv(env: NodeJS.ProcessEnv = process.env): Record<string
 export interface StrataWorkers {
   store: Store;
   jobsDir: string;
+  jobs: JobRepository;
   /** Runs until shutdown() is called (or a worker fails). */
   run(): Promise<void>;
   shutdown(): void;
@@ -79,6 +80,7 @@ export async function createWorkers(
   return {
     store,
     jobsDir,
+    jobs,
     async run() {
       try {
         await Promise.all([main.run(), launcher.run()]);

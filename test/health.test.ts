@@ -28,7 +28,7 @@ interface Body {
 
 async function get(taskQueue: string, path: string) {
   server?.close();
-  const app = createApp({ client: env.client, store: stack.store, taskQueue });
+  const app = createApp({ client: env.client, store: stack.store, jobs: stack.workers.jobs, taskQueue, buildConcurrency: 8 });
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server!.once('listening', resolve));
   const { port } = server.address() as AddressInfo;

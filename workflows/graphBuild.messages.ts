@@ -3,9 +3,14 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { PartitionRef } from '../src/generated/databuild.js';
 import type { TaskOutcome } from './jobExec.messages.js';
 
+/** Tasks a build runs at once unless the request says otherwise. */
+export const DEFAULT_BUILD_CONCURRENCY = 8;
+
 export interface GraphBuildInput {
   buildId: string;
   requested: PartitionRef[];
+  /** The requesting team, whose jobs alone this build may run; absent when an administrator asked. */
+  team?: string;
   /** Tasks this build runs at once (default 8). */
   concurrency?: number;
   /** Seconds between build_heartbeat events while waiting (default 30). */

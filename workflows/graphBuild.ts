@@ -25,7 +25,7 @@ import { taskWorkflowId } from '../src/engine/ids.js';
 import type { Failure } from '../src/generated/databuild.js';
 import type { NewBuildEvent } from '../src/store/store.js';
 import { MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE, StrataBuildId, StrataJob, StrataPartitions, StrataTeam } from '../src/temporal/searchAttributes.js';
-import { progressQuery, taskFinishedSignal, type BuildProgress, type CarriedState, type GraphBuildInput } from './graphBuild.messages.js';
+import { DEFAULT_BUILD_CONCURRENCY, progressQuery, taskFinishedSignal, type BuildProgress, type CarriedState, type GraphBuildInput } from './graphBuild.messages.js';
 import { failureOf, jobExec } from './jobExec.js';
 import { subscribeSignal, type TaskOutcome } from './jobExec.messages.js';
 
@@ -51,7 +51,6 @@ const FAILED = 'f';
 const CANCELLED = 'c';
 
 const PAGE = 1000;
-const DEFAULT_CONCURRENCY = 8;
 /** Well below Temporal's limits (50,000 events, 50 MB), which a run must never approach. */
 const MAX_HISTORY_EVENTS = 8000;
 const MAX_HISTORY_BYTES = 8 * 1024 * 1024;
@@ -59,7 +58,7 @@ const MAX_HISTORY_BYTES = 8 * 1024 * 1024;
 export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: string; tasks: number }> {
   const { buildId } = input;
   const workflowId = workflowInfo().workflowId;
-  const concurrency = input.concurrency ?? DEFAULT_CONCURRENCY;
+  const concurrency = input.concurrency ?? DEFAULT_BUILD_CONCURRENCY;
   const heartbeatMs = (input.heartbeatSeconds ?? 30) * 1000;
 
   let eventSeq = input.carried?.eventSeq ?? 0;
@@ -92,10 +91,10 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
     summary = input.carried;
     states = [...input.carried.states];
   } else {
-    emit({ type: 'build_requested', partitions: input.requested, payload: { requested: input.requested, concurrency } });
+    emit({ type: 'build_requested', partitions: input.requested, payload: { requested: input.requested, concurrency, team: input.team ?? '' } });
     await flush();
     try {
-      summary = await analyzeGraph({ buildId, requested: input.requested });
+      summary = await analyzeGraph({ buildId, requested: input.requested, ...(input.team !== undefined ? { team: input.team } : {}) });
     } catch (err) {
       if (isCancellation(err)) throw err;
       return failBuild(failureOf(err));

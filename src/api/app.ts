@@ -1,24 +1,32 @@
 /**
- * The REST API (Express). This issue serves health only; every response error has the shape
- * {"error": {"code", "message", "details"}} and no stack trace ever leaves the server.
+ * The REST API (Express). Every route is described once (src/api/route.ts): validated with zod, guarded
+ * by a bearer token, and listed in the OpenAPI document. Every error has the shape
+ * {"error": {"code", "message", "details"}}; no stack trace ever leaves the server.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Client } from '@temporalio/client';
-import type { Store } from '../store/store.js';
+import { z } from 'zod';
+import { Failures, StrataError } from '../errors.js';
+import { authenticator } from './auth.js';
+import { buildRoutes } from './builds.js';
+import { catalogRoutes } from './catalog.js';
+import type { ApiDeps } from './deps.js';
+import { defineRoute, mountRoute, openApiDocument, type Route } from './route.js';
+import { tokenRoutes } from './tokens.js';
 
-export interface ApiDeps {
-  client: Client;
-  store: Store;
-  taskQueue: string;
-}
+export type { ApiDeps } from './deps.js';
+
+export const API_VERSION = '1.0.0';
 
 export function sendError(res: Response, status: number, code: string, message: string, details: Record<string, unknown> = {}) {
   res.status(status).json({ error: { code, message, details } });
 }
 
+const CheckSchema = z.object({ ok: z.boolean(), detail: z.string() });
+type Check = z.infer<typeof CheckSchema>;
+
 /** What is reachable: Temporal, the store, and a worker polling the build queue. */
-export async function checkHealth(deps: ApiDeps): Promise<{ healthy: boolean; checks: Record<string, { ok: boolean; detail: string }> }> {
-  const checks: Record<string, { ok: boolean; detail: string }> = {};
+export async function checkHealth(deps: Pick<ApiDeps, 'client' | 'store' | 'taskQueue'>): Promise<{ healthy: boolean; checks: Record<string, Check> }> {
+  const checks: Record<string, Check> = {};
   try {
     await deps.client.workflowService.getSystemInfo({});
     checks.temporal = { ok: true, detail: 'reachable' };
@@ -38,7 +46,7 @@ export async function checkHealth(deps: ApiDeps): Promise<{ healthy: boolean; ch
     checks.worker = { ok: false, detail: 'unknown while Temporal is unreachable' };
   }
   try {
-    await deps.store.listPartitions('', 1);
+    await deps.store.listPartitions({ limit: 1 });
     checks.store = { ok: true, detail: 'reachable' };
   } catch (err) {
     checks.store = { ok: false, detail: (err as Error).message };
@@ -46,26 +54,76 @@ export async function checkHealth(deps: ApiDeps): Promise<{ healthy: boolean; ch
   return { healthy: Object.values(checks).every((c) => c.ok), checks };
 }
 
+export function apiRoutes(deps: ApiDeps): Route[] {
+  const routes: Route[] = [
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/health',
+      summary: 'Whether Temporal, the store and a worker are reachable (no token needed)',
+      tag: 'health',
+      access: 'public',
+      responses: { 200: { description: 'Everything is reachable', schema: z.object({ status: z.literal('ok'), checks: z.record(z.string(), CheckSchema) }) } },
+      errors: [503],
+      async handler({ res }) {
+        const { healthy, checks } = await checkHealth(deps);
+        if (healthy) return { status: 'ok', checks };
+        const missing = Object.entries(checks).flatMap(([name, c]) => (c.ok ? [] : [name]));
+        sendError(res, 503, 'unavailable', `not ready: ${missing.join(', ')}`, { checks });
+        return undefined;
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/openapi.json',
+      summary: 'This document',
+      tag: 'meta',
+      access: 'token',
+      responses: { 200: { description: 'The OpenAPI 3.1 document of the API' } },
+      async handler() {
+        return document;
+      },
+    }),
+    ...buildRoutes(deps),
+    ...catalogRoutes(deps),
+    ...tokenRoutes(deps),
+  ];
+  const document = openApiDocument(routes, { title: 'Strata API', version: API_VERSION });
+  return routes;
+}
+
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('query parser', 'simple');
   app.use(express.json({ limit: '1mb' }));
-
-  app.get('/api/v1/health', async (_req, res) => {
-    const { healthy, checks } = await checkHealth(deps);
-    if (healthy) res.json({ status: 'ok', checks });
-    else {
-      const missing = Object.entries(checks).flatMap(([name, c]) => (c.ok ? [] : [name]));
-      sendError(res, 503, 'unavailable', `not ready: ${missing.join(', ')}`, { checks });
-    }
-  });
-
+  const router = express.Router();
+  const authenticate = authenticator(deps.store);
+  for (const route of apiRoutes(deps)) mountRoute(router, route, authenticate);
+  app.use(router);
   app.use('/api', (req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (res.headersSent) {
+      console.error(`[strata] API error after the response started (${req.method} ${req.path})`, err);
+      res.end();
+      return;
+    }
+    if (err instanceof StrataError) return sendError(res, Failures[err.type].http, err.type, err.message, err.details);
     const status = (err as { status?: number }).status;
-    if (status && status >= 400 && status < 500) return sendError(res, status, 'bad_request', (err as Error).message);
-    console.error('[strata] API error', err);
+    if (status && status >= 400 && status < 500) {
+      const type = (err as { type?: string }).type;
+      if (type === 'entity.parse.failed') return sendError(res, 400, 'invalid_request', `body: not valid JSON: ${(err as Error).message}`);
+      if (type === 'entity.too.large') return sendError(res, 413, 'payload_too_large', 'body: larger than the 1 MB this API accepts');
+      return sendError(res, status, 'invalid_request', (err as Error).message);
+    }
+    if (isUnavailable(err)) return sendError(res, 503, 'temporal_unavailable', 'Temporal is unreachable; try again shortly');
+    console.error(`[strata] API error (${req.method} ${req.path})`, err);
     sendError(res, 500, 'internal', 'internal error; see the server log');
   });
   return app;
+}
+
+/** A gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4) from Temporal. */
+function isUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown; cause?: { code?: unknown } }).code ?? (err as { cause?: { code?: unknown } }).cause?.code;
+  return code === 14 || code === 4;
 }

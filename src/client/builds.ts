@@ -3,7 +3,7 @@ import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/
 import { z } from 'zod';
 import { buildWorkflowId, newBuildId } from '../engine/ids.js';
 import { partitionRefProblem } from '../engine/partitions.js';
-import { MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE, StrataBuildId, StrataPartitions } from '../temporal/searchAttributes.js';
+import { MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE, StrataBuildId, StrataPartitions, StrataTeam } from '../temporal/searchAttributes.js';
 import type { graphBuild } from '../../workflows/graphBuild.js';
 
 export const PartitionRefSchema = z.string().superRefine((ref, ctx) => {
@@ -19,6 +19,8 @@ export type BuildRequest = z.infer<typeof BuildRequestSchema>;
 
 export interface StartBuildOptions {
   taskQueue: string;
+  /** The requesting team, whose jobs alone the build may run; absent for an administrator. */
+  team?: string;
   heartbeatSeconds?: number;
   maxHistoryEvents?: number;
   buildId?: string;
@@ -39,6 +41,7 @@ export async function startBuild(
       {
         buildId,
         requested: partitions,
+        ...(options.team !== undefined ? { team: options.team } : {}),
         ...(concurrency !== undefined ? { concurrency } : {}),
         ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
         ...(options.maxHistoryEvents !== undefined ? { maxHistoryEvents: options.maxHistoryEvents } : {}),
@@ -47,8 +50,9 @@ export async function startBuild(
     typedSearchAttributes: [
       { key: StrataBuildId, value: buildId },
       { key: StrataPartitions, value: partitions.slice(0, MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE) },
+      ...(options.team !== undefined ? [{ key: StrataTeam, value: options.team }] : []),
     ],
-    staticSummary: `build ${shown}`,
+    staticSummary: `build ${shown}${options.team !== undefined ? ` for team ${options.team}` : ''}`,
     staticDetails: `Build \`${buildId}\` of ${partitions.length} partition(s):\n\n${partitions
       .slice(0, 50)
       .map((p) => `- \`${p}\``)

@@ -14,6 +14,8 @@ import { firstSegment, instantiate, matchPattern } from './partitions.js';
 export interface AnalyzeInput {
   buildId: string;
   requested: PartitionRef[];
+  /** The requesting team: the plan may only run its jobs. Absent when an administrator asked. */
+  team?: string;
   jobs: Map<string, JobDefinition>;
   /** Invalid job.yaml files, quoted when a partition has no producer. */
   jobProblems?: string[];
@@ -52,7 +54,7 @@ class AnalyzeFailure extends Error {
 }
 
 /** Producers by the first segment of their output patterns; a pattern starting with a variable goes under ''. */
-function indexProducers(jobs: Map<string, JobDefinition>) {
+export function indexProducers(jobs: Map<string, JobDefinition>) {
   const index = new Map<string, { job: JobDefinition; outputIndex: number }[]>();
   for (const job of jobs.values())
     job.outputs.forEach((pattern, outputIndex) => {
@@ -219,6 +221,17 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
         payload: { failure: { kind: 'user', type: 'multiple_producers', message }, partitions, jobs },
       });
       throw new AnalyzeFailure('multiple_producers', message, { conflicts: ambiguous });
+    }
+    // A team reads any team's live partitions but runs only its own jobs.
+    const foreign = input.team === undefined ? [] : [...byJob.values()].filter(({ job }) => job.team !== input.team);
+    if (foreign.length > 0) {
+      const partitions = foreign.flatMap(({ requests }) => requests.map((r) => r.ref));
+      const jobs = foreign.map(({ job }) => job.name);
+      const message = `team "${input.team}" may not run ${foreign
+        .map(({ job, requests }) => `job "${job.name}" of team "${job.team}" (for ${requests.map((r) => `"${r.ref}"`).join(', ')})`)
+        .join('; ')}: those partitions are not live, and only that team or an administrator may build them`;
+      emit({ type: 'partition_dispatch_fail', partitions, payload: { failure: { kind: 'user', type: 'forbidden', message }, partitions, jobs } });
+      throw new AnalyzeFailure('forbidden', message, { team: input.team, jobs, partitions });
     }
 
     // job.config for each producer, with the seed's validate_args -> run_config transitions.

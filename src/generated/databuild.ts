@@ -183,9 +183,11 @@ export interface JobGraphEmitted {
 
 // ---- graph.build -----------------------------------------------------------
 
+/** team: the requesting team, whose jobs alone the build may run; empty when an administrator asked. */
 export interface BuildRequested {
   requested: PartitionRef[];
   concurrency: number;
+  team: string;
 }
 
 export interface GraphBuildFail {

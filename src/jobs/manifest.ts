@@ -15,12 +15,15 @@ const InputSchema = z.union([
   z.strictObject({ partition: pattern, dep_type: z.enum(['materialize', 'query']).default('materialize') }),
 ]);
 
+/** A team's name, as job.yaml, tokens and the API spell it. */
+export const TeamNameSchema = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, at most 63 characters');
+
 export const JobManifestSchema = z
   .strictObject({
     name: z
       .string()
       .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, at most 63 characters'),
-    team: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes'),
+    team: TeamNameSchema,
     owner_email: z.union([z.email(), z.array(z.email())]).optional(),
     jobtype: z
       .string()

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { BuildEvent, BuildEventOf, Failure, JobStatus, PartitionManifest, PartitionRef } from '../generated/databuild.js';
 import { buildWorkflowId } from '../engine/ids.js';
-import type { BuildRecord, EventQuery, NewBuildEvent, PartitionRecord, PlannedTask, Store, TaskRecord } from './store.js';
+import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS event_partitions (
 CREATE TABLE IF NOT EXISTS builds (
   build_id TEXT PRIMARY KEY,
   workflow_id TEXT NOT NULL,
+  team TEXT,
   status TEXT NOT NULL,
   requested TEXT NOT NULL,
   created_at INTEGER NOT NULL,
@@ -48,6 +49,14 @@ CREATE TABLE IF NOT EXISTS tasks (
   PRIMARY KEY (build_id, idx)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_id ON tasks (build_id, task_id);
+CREATE INDEX IF NOT EXISTS builds_newest ON builds (created_at DESC, build_id DESC);
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  sha256 TEXT NOT NULL UNIQUE,
+  team TEXT,
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS partitions (
   ref TEXT PRIMARY KEY,
   status TEXT NOT NULL,
@@ -72,6 +81,9 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 10000');
     this.db.pragma('foreign_keys = ON');
+    // Data folders made before builds had a team.
+    const buildColumns = this.db.prepare(`SELECT name FROM pragma_table_info('builds')`).pluck().all() as string[];
+    if (buildColumns.length > 0 && !buildColumns.includes('team')) this.db.exec(`ALTER TABLE builds ADD COLUMN team TEXT`);
     this.db.exec(SCHEMA);
   }
 
@@ -132,10 +144,10 @@ export class SqliteStore implements Store {
       case 'build_requested':
         this.db
           .prepare(
-            `INSERT INTO builds (build_id, workflow_id, status, requested, created_at, updated_at) VALUES (?, ?, 'planning', ?, ?, ?)
+            `INSERT INTO builds (build_id, workflow_id, team, status, requested, created_at, updated_at) VALUES (?, ?, ?, 'planning', ?, ?, ?)
              ON CONFLICT (build_id) DO NOTHING`,
           )
-          .run(event.buildId, buildWorkflowId(event.buildId), JSON.stringify(event.payload.requested), ts, ts);
+          .run(event.buildId, buildWorkflowId(event.buildId), event.payload.team || null, JSON.stringify(event.payload.requested), ts, ts);
         break;
       case 'job_graph':
         setBuild('executing');
@@ -220,6 +232,24 @@ export class SqliteStore implements Store {
     return row && toBuild(row);
   }
 
+  async listBuilds(query: BuildQuery): Promise<BuildRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const filter = (clause: string, ...values: unknown[]) => {
+      where.push(clause);
+      params.push(...values);
+    };
+    if (query.team !== undefined) filter('team = ?', query.team);
+    if (query.status !== undefined) filter('status = ?', query.status);
+    if (query.partition !== undefined)
+      filter(`build_id IN (SELECT e.build_id FROM event_partitions p JOIN events e ON e.event_id = p.event_id WHERE p.partition = ?)`, query.partition);
+    if (query.before) filter('(created_at < ? OR (created_at = ? AND build_id < ?))', query.before.createdAtMs, query.before.createdAtMs, query.before.buildId);
+    const rows = this.db
+      .prepare(`SELECT * FROM builds ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, build_id DESC LIMIT ?`)
+      .all(...params, query.limit) as BuildRow[];
+    return rows.map(toBuild);
+  }
+
   async savePlan(buildId: string, tasks: PlannedTask[]): Promise<void> {
     this.db.transaction(() => {
       this.db.prepare(`DELETE FROM tasks WHERE build_id = ?`).run(buildId);
@@ -259,11 +289,30 @@ export class SqliteStore implements Store {
     return found;
   }
 
-  async listPartitions(prefix = '', limit = 1000): Promise<PartitionRecord[]> {
+  async listPartitions({ prefix = '', after = '', limit = 1000 }: { prefix?: string; after?: PartitionRef; limit?: number } = {}): Promise<PartitionRecord[]> {
     const rows = this.db
-      .prepare(`SELECT * FROM partitions WHERE substr(ref, 1, ?) = ? ORDER BY ref LIMIT ?`)
-      .all(prefix.length, prefix, limit) as PartitionRow[];
+      .prepare(`SELECT * FROM partitions WHERE substr(ref, 1, ?) = ? AND ref > ? ORDER BY ref LIMIT ?`)
+      .all(prefix.length, prefix, after, limit) as PartitionRow[];
     return rows.map(toPartition);
+  }
+
+  async saveToken(token: TokenRecord, sha256: string): Promise<void> {
+    this.db
+      .prepare(`INSERT INTO tokens (id, sha256, team, name, created_at) VALUES (?, ?, ?, ?, ?)`)
+      .run(token.id, sha256, token.team ?? null, token.name, token.createdAtMs);
+  }
+
+  async findToken(sha256: string): Promise<TokenRecord | undefined> {
+    const row = this.db.prepare(`SELECT * FROM tokens WHERE sha256 = ?`).get(sha256) as TokenRow | undefined;
+    return row && toToken(row);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (this.db.prepare(`SELECT * FROM tokens ORDER BY created_at, id`).all() as TokenRow[]).map(toToken);
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    return this.db.prepare(`DELETE FROM tokens WHERE id = ?`).run(id).changes > 0;
   }
 
   async close(): Promise<void> {
@@ -281,9 +330,16 @@ interface EventRow {
   partitions: string;
   payload: string;
 }
+interface TokenRow {
+  id: string;
+  team: string | null;
+  name: string;
+  created_at: number;
+}
 interface BuildRow {
   build_id: string;
   workflow_id: string;
+  team: string | null;
   status: BuildRecord['status'];
   requested: string;
   created_at: number;
@@ -324,9 +380,12 @@ const toEvent = (r: EventRow): BuildEventOf => ({
   payload: JSON.parse(r.payload) as BuildEvent['payload'],
 }) as BuildEventOf;
 
+const toToken = (r: TokenRow): TokenRecord => ({ id: r.id, name: r.name, createdAtMs: r.created_at, ...(r.team ? { team: r.team } : {}) });
+
 const toBuild = (r: BuildRow): BuildRecord => ({
   buildId: r.build_id,
   workflowId: r.workflow_id,
+  ...(r.team ? { team: r.team } : {}),
   status: r.status,
   requested: JSON.parse(r.requested) as string[],
   createdAtMs: r.created_at,

@@ -35,6 +35,8 @@ export type NewBuildEvent = {
 export interface BuildRecord {
   buildId: string;
   workflowId: string;
+  /** The requesting team; absent when an administrator asked. */
+  team?: string;
   status: BuildRequestStatus;
   requested: PartitionRef[];
   createdAtMs: number;
@@ -81,11 +83,32 @@ export interface EventQuery {
   limit?: number;
 }
 
+export interface BuildQuery {
+  /** Only this team's builds; absent: every build. */
+  team?: string;
+  status?: BuildRequestStatus;
+  /** Builds that requested, built, skipped or delegated this partition. */
+  partition?: PartitionRef;
+  /** Newest first: only builds older than this one (the previous page's last). */
+  before?: { createdAtMs: number; buildId: string };
+  limit: number;
+}
+
+/** An API token. Only its SHA-256 is stored; the token itself is shown once, when issued. */
+export interface TokenRecord {
+  id: string;
+  /** The team the token acts for; absent for an administrator's token. */
+  team?: string;
+  name: string;
+  createdAtMs: number;
+}
+
 export interface Store {
   appendEvents(events: NewBuildEvent[]): Promise<void>;
   listEvents(query: EventQuery): Promise<BuildEventOf[]>;
 
   getBuild(buildId: string): Promise<BuildRecord | undefined>;
+  listBuilds(query: BuildQuery): Promise<BuildRecord[]>;
 
   savePlan(buildId: string, tasks: PlannedTask[]): Promise<void>;
   loadPlanPage(buildId: string, offset: number, limit: number): Promise<PlannedTask[]>;
@@ -93,7 +116,14 @@ export interface Store {
   listTasks(buildId: string): Promise<TaskRecord[]>;
 
   getPartitions(refs: PartitionRef[]): Promise<Map<PartitionRef, PartitionRecord>>;
-  listPartitions(prefix?: string, limit?: number): Promise<PartitionRecord[]>;
+  /** Partitions in ref order, starting after `after`. */
+  listPartitions(query?: { prefix?: string; after?: PartitionRef; limit?: number }): Promise<PartitionRecord[]>;
+
+  saveToken(token: TokenRecord, sha256: string): Promise<void>;
+  findToken(sha256: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** False when no token has that id. */
+  revokeToken(id: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -68,6 +68,20 @@ describe('graph.analyze', () => {
     expect(result.events.map((e) => e.type)).toEqual(expect.arrayContaining(['partition_dispatch_fail', 'graph_analyze_fail']));
   });
 
+  test("a team's plan may read another team's live partitions but not run its jobs", async () => {
+    const defs = { ...diamond, report: { ...diamond.report, team: 'reporting' } };
+    const mine = await analyze(input(defs, ['report/region=eu/date=1'], {
+      team: 'reporting',
+      lookup: async (refs) => new Map(refs.filter((r) => !r.startsWith('report/')).map((r) => [r, { ref: r, status: 'live', updatedAtMs: 0 }])),
+    }));
+    expect(mine.ok && mine.plan.tasks.map((t) => t.job)).toEqual(['report']);
+    const theirs = await analyze(input(defs, ['report/region=eu/date=1'], { team: 'reporting' }));
+    expect(!theirs.ok && theirs.failure.type).toBe('forbidden');
+    expect(!theirs.ok && theirs.details).toEqual({ team: 'reporting', jobs: ['sales', 'customers'], partitions: ['sales/region=eu/date=1', 'customers/region=eu/date=1'] });
+    const admin = await analyze(input(defs, ['report/region=eu/date=1']));
+    expect(admin.ok && admin.plan.tasks).toHaveLength(5);
+  });
+
   test('two producers of one partition is a typed failure naming both jobs', async () => {
     const result = await analyze(input({ a: { outputs: ['x/d={d}'] }, b: { outputs: ['x/d={d}'] } }, ['x/d=1']));
     expect(!result.ok && result.failure.type).toBe('multiple_producers');

@@ -1,0 +1,342 @@
+/** /api/v1/builds: request, list, inspect, follow and cancel partition builds. */
+import type { Response } from 'express';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { z } from 'zod';
+import { BuildRequestSchema, startBuild } from '../client/builds.js';
+import { indexProducers } from '../engine/analyze.js';
+import { buildWorkflowId } from '../engine/ids.js';
+import { StrataError } from '../errors.js';
+import type { BuildRecord, Store } from '../store/store.js';
+import { checkTeam, isAdmin, type Principal } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { defineRoute, QueryInt, type Route } from './route.js';
+
+const BUILD_STATUSES = ['received', 'planning', 'executing', 'completed', 'failed', 'cancelled'] as const;
+const TASK_STATUSES = ['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled', 'delegated'] as const;
+const FINISHED: readonly string[] = ['completed', 'failed', 'cancelled'];
+
+const BuildIdParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'is not a build id') });
+const Timestamp = z.string().meta({ format: 'date-time' });
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+const FailureSchema = z.object({ kind: z.string(), type: z.string(), message: z.string() });
+
+export const BuildSummarySchema = z.object({
+  buildId: z.string(),
+  workflowId: z.string().meta({ description: 'The build workflow in Temporal (and its Web UI)' }),
+  team: z.string().nullable().meta({ description: 'The requesting team; null when an administrator asked' }),
+  status: z.enum(BUILD_STATUSES),
+  requested: z.array(z.string()),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  failure: FailureSchema.nullable(),
+});
+
+export const TaskViewSchema = z.object({
+  taskId: z.string(),
+  job: z.string(),
+  partitions: z.array(z.string()).meta({ description: 'The partitions the task produces' }),
+  status: z.enum(TASK_STATUSES),
+  attempts: z.number().int(),
+  startedAt: Timestamp.nullable(),
+  endedAt: Timestamp.nullable(),
+  delegatedToBuild: z.string().nullable(),
+});
+
+const TaskCounts = z.object(Object.fromEntries(['total', ...TASK_STATUSES].map((s) => [s, z.number().int()])) as Record<'total' | (typeof TASK_STATUSES)[number], z.ZodNumber>);
+
+export const BuildDetailSchema = BuildSummarySchema.extend({
+  partitions: z
+    .array(z.object({ partition: z.string(), status: z.string() }))
+    .meta({ description: "Each requested partition and its state in the catalog ('requested' until a build touches it)" }),
+  taskCounts: TaskCounts,
+  tasks: z.array(TaskViewSchema),
+  tasksOffset: z.number().int(),
+});
+
+export type BuildSummary = z.infer<typeof BuildSummarySchema>;
+export type BuildDetail = z.infer<typeof BuildDetailSchema>;
+export type TaskView = z.infer<typeof TaskViewSchema>;
+
+const EventSchema = z.object({
+  eventId: z.number().int(),
+  buildId: z.string(),
+  timestampMs: z.number().int(),
+  type: z.string(),
+  job: z.string(),
+  taskId: z.string(),
+  partitions: z.array(z.string()),
+  payload: z.record(z.string(), z.unknown()),
+});
+
+const summary = (b: BuildRecord): BuildSummary => ({
+  buildId: b.buildId,
+  workflowId: b.workflowId,
+  team: b.team ?? null,
+  status: b.status,
+  requested: b.requested,
+  createdAt: iso(b.createdAtMs)!,
+  updatedAt: iso(b.updatedAtMs)!,
+  failure: b.failure ?? null,
+});
+
+/** The build, if it exists and the caller may see it. */
+async function visibleBuild(store: Store, principal: Principal, buildId: string): Promise<BuildRecord> {
+  const build = await store.getBuild(buildId);
+  if (!build) throw new StrataError('not_found', `no build "${buildId}"`, { buildId });
+  checkTeam(principal, build.team, `build "${buildId}"`);
+  return build;
+}
+
+/** A page cursor for the newest-first build list. */
+const Cursor = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      const [createdAtMs, buildId] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [number, string];
+      if (typeof createdAtMs === 'number' && typeof buildId === 'string') return { createdAtMs, buildId };
+    } catch {
+      // reported below
+    }
+    ctx.addIssue({ code: 'custom', message: 'is not a cursor this API returned' });
+    return z.NEVER;
+  })
+  .meta({ description: 'nextCursor of the previous page' });
+const toCursor = (b: BuildRecord) => Buffer.from(JSON.stringify([b.createdAtMs, b.buildId])).toString('base64url');
+
+const Flag = z.enum(['1', '0', 'true', 'false']).transform((v) => v === '1' || v === 'true');
+
+export function buildRoutes(deps: ApiDeps): Route[] {
+  const { store, client } = deps;
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/builds',
+      summary: "Build partitions (and whatever they need). A team's build runs only that team's jobs",
+      tag: 'builds',
+      access: 'token',
+      body: BuildRequestSchema,
+      responses: { 202: { description: 'The build started', schema: z.object({ buildId: z.string(), workflowId: z.string() }) } },
+      errors: [403, 422],
+      async handler({ body, principal, res }) {
+        await refuseUnbuildable(deps, principal, body.partitions);
+        const team = principal.team;
+        const request = { ...body, concurrency: body.concurrency ?? deps.buildConcurrency };
+        const { buildId } = await startBuild(client, request, { taskQueue: deps.taskQueue, ...(team !== undefined ? { team } : {}) });
+        // The build workflow records the same event (same dedupe key) when it starts; writing it here too
+        // means the build can be read the moment this returns.
+        await store.appendEvents([
+          {
+            buildId,
+            type: 'build_requested',
+            partitions: body.partitions,
+            payload: { requested: body.partitions, concurrency: request.concurrency, team: team ?? '' },
+            dedupeKey: `${buildWorkflowId(buildId)}/0`,
+          },
+        ]);
+        res.location(`/api/v1/builds/${buildId}`);
+        return { buildId, workflowId: buildWorkflowId(buildId) };
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/builds',
+      summary: "List builds, newest first (a team's own builds; every build for an administrator)",
+      tag: 'builds',
+      access: 'token',
+      query: z.strictObject({
+        status: z.enum(BUILD_STATUSES).optional(),
+        partition: z.string().min(1).optional().meta({ description: 'Only builds that requested, built, skipped or delegated it' }),
+        team: z.string().min(1).optional().meta({ description: "Administrators only: one team's builds" }),
+        limit: QueryInt(1, 500).default(50),
+        cursor: Cursor.optional(),
+      }),
+      responses: { 200: { description: 'A page of builds', schema: z.object({ builds: z.array(BuildSummarySchema), nextCursor: z.string().nullable() }) } },
+      async handler({ query, principal }) {
+        if (query.team !== undefined && !isAdmin(principal) && query.team !== principal.team)
+          throw new StrataError('forbidden', `team "${principal.team}" may not list the builds of team "${query.team}"`);
+        const team = principal.team ?? query.team;
+        const page = await store.listBuilds({
+          ...(team !== undefined ? { team } : {}),
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.partition ? { partition: query.partition } : {}),
+          ...(query.cursor ? { before: query.cursor } : {}),
+          limit: query.limit + 1,
+        });
+        const builds = page.slice(0, query.limit);
+        return { builds: builds.map(summary), nextCursor: page.length > query.limit ? toCursor(builds.at(-1)!) : null };
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/builds/:id',
+      summary: 'A build: its status, its requested partitions and their states, and its tasks',
+      tag: 'builds',
+      access: 'token',
+      params: BuildIdParams,
+      query: z.strictObject({ tasksOffset: QueryInt(0, 10_000_000).default(0), tasksLimit: QueryInt(0, 10_000).default(1000) }),
+      responses: { 200: { description: 'The build', schema: BuildDetailSchema } },
+      errors: [404],
+      async handler({ params, query, principal }): Promise<BuildDetail> {
+        const build = await visibleBuild(store, principal, params.id);
+        const [tasks, catalog] = await Promise.all([store.listTasks(build.buildId), store.getPartitions(build.requested)]);
+        const taskCounts = Object.fromEntries(['total', ...TASK_STATUSES].map((s) => [s, 0])) as BuildDetail['taskCounts'];
+        for (const t of tasks) taskCounts[t.status]++;
+        taskCounts.total = tasks.length;
+        return {
+          ...summary(build),
+          partitions: build.requested.map((ref) => ({ partition: ref, status: catalog.get(ref)?.status ?? 'requested' })),
+          taskCounts,
+          tasks: tasks.slice(query.tasksOffset, query.tasksOffset + query.tasksLimit).map((t) => ({
+            taskId: t.taskId,
+            job: t.job,
+            partitions: t.config.outputs,
+            status: t.status,
+            attempts: t.attempts,
+            startedAt: iso(t.startedAtMs),
+            endedAt: iso(t.endedAtMs),
+            delegatedToBuild: t.delegatedToBuild ?? null,
+          })),
+          tasksOffset: query.tasksOffset,
+        };
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/builds/:id/events',
+      summary: "A build's events in order; with follow=1 a Server-Sent Events stream that ends when the build ends",
+      tag: 'builds',
+      access: 'token',
+      params: BuildIdParams,
+      query: z.strictObject({
+        follow: Flag.default(false),
+        after: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0).meta({ description: 'Only events with a larger eventId' }),
+        limit: QueryInt(1, 10_000).default(1000),
+      }),
+      responses: {
+        200: {
+          description:
+            'Without follow: a page of events and the eventId to continue after. With follow: text/event-stream of `build_event` messages (id = eventId, resumable with Last-Event-ID) and a final `end` message carrying the build status',
+          schema: z.object({ events: z.array(EventSchema), next: z.number().int() }),
+        },
+      },
+      errors: [404],
+      async handler({ params, query, principal, req, res }) {
+        const build = await visibleBuild(store, principal, params.id);
+        if (!query.follow) {
+          const events = await store.listEvents({ buildId: build.buildId, afterId: query.after, limit: query.limit });
+          return { events, next: events.at(-1)?.eventId ?? query.after };
+        }
+        const resumeFrom = Number(req.get('last-event-id'));
+        await followEvents(deps, build, Number.isSafeInteger(resumeFrom) && resumeFrom > 0 ? resumeFrom : query.after, res);
+        return undefined;
+      },
+    }),
+
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/builds/:id/cancel',
+      summary: 'Cancel a running build: its running tasks are stopped, the rest never start',
+      tag: 'builds',
+      access: 'token',
+      params: BuildIdParams,
+      responses: { 202: { description: 'Cancellation requested', schema: z.object({ buildId: z.string(), status: z.literal('cancelling') }) } },
+      errors: [404, 409],
+      async handler({ params, principal }) {
+        const build = await visibleBuild(store, principal, params.id);
+        const finished = () => new StrataError('conflict', `build "${build.buildId}" has already ${build.status === 'completed' ? 'completed' : build.status === 'failed' ? 'failed' : 'been cancelled'}`, { status: build.status });
+        if (FINISHED.includes(build.status)) throw finished();
+        try {
+          const handle = client.workflow.getHandle(build.workflowId);
+          const { status } = await handle.describe();
+          if (status.name !== 'RUNNING') throw new StrataError('conflict', `build "${build.buildId}" is no longer running (${status.name.toLowerCase()})`, { status: status.name });
+          await handle.cancel();
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw new StrataError('conflict', `build "${build.buildId}" is no longer running`);
+          throw err;
+        }
+        return { buildId: build.buildId, status: 'cancelling' as const };
+      },
+    }),
+  ];
+}
+
+/**
+ * Refuses, before anything starts, a request whose own partitions the build could never make: a
+ * partition no job produces, or one only another team's job produces (unless it is live already).
+ * Deeper partitions are checked by graph.analyze, which fails the build with the same error types.
+ */
+async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions: string[]): Promise<void> {
+  const catalog = await deps.store.getPartitions(partitions);
+  const notLive = partitions.filter((ref) => catalog.get(ref)?.status !== 'live');
+  if (notLive.length === 0) return;
+  const { jobs, problems } = deps.jobs.load();
+  const producersOf = indexProducers(jobs);
+  const noProducer: string[] = [];
+  const foreign: { partition: string; job: string; team: string }[] = [];
+  for (const ref of notLive) {
+    const producers = producersOf(ref);
+    if (producers.length === 0) noProducer.push(ref);
+    for (const { job } of producers) if (!isAdmin(principal) && job.team !== principal.team) foreign.push({ partition: ref, job: job.name, team: job.team });
+  }
+  if (noProducer.length > 0)
+    throw new StrataError('no_producer', `no job produces ${noProducer.map((r) => `"${r}"`).join(', ')}`, {
+      partitions: noProducer,
+      ...(problems.length ? { invalidJobs: problems } : {}),
+    });
+  if (foreign.length > 0)
+    throw new StrataError(
+      'forbidden',
+      `team "${principal.team}" may not build ${foreign.map((f) => `"${f.partition}" (job "${f.job}" of team "${f.team}")`).join(', ')}: only that team or an administrator may run those jobs`,
+      { partitions: foreign },
+    );
+}
+
+const POLL_MS = 250;
+const KEEPALIVE_MS = 15_000;
+const WORKFLOW_CHECK_MS = 5_000;
+
+/**
+ * Streams a build's events as Server-Sent Events until the build has finished and every event it
+ * wrote has been sent. Events come from the store, which every worker writes to, so the stream shows
+ * the whole build whichever process runs it.
+ */
+async function followEvents(deps: ApiDeps, build: BuildRecord, after: number, res: Response): Promise<void> {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  res.flushHeaders();
+  let closed = false;
+  res.on('close', () => (closed = true));
+  let lastWrite = Date.now();
+  let lastWorkflowCheck = Date.now();
+  let cursor = after;
+  while (!closed) {
+    const events = await deps.store.listEvents({ buildId: build.buildId, afterId: cursor, limit: 1000 });
+    for (const event of events) {
+      res.write(`id: ${event.eventId}\nevent: build_event\ndata: ${JSON.stringify(event)}\n\n`);
+      cursor = event.eventId;
+      lastWrite = Date.now();
+    }
+    if (events.length === 1000) continue;
+    const current = await deps.store.getBuild(build.buildId);
+    let status: string | undefined = current && FINISHED.includes(current.status) ? current.status : undefined;
+    if (!status && Date.now() - lastWorkflowCheck > WORKFLOW_CHECK_MS) {
+      // A workflow terminated from outside Strata writes no final event; Temporal still knows it ended.
+      lastWorkflowCheck = Date.now();
+      const described = await deps.client.workflow.getHandle(build.workflowId).describe().catch(() => undefined);
+      if (described && described.status.name !== 'RUNNING' && described.status.name !== 'CONTINUED_AS_NEW') status = described.status.name.toLowerCase();
+    }
+    if (status && events.length === 0) {
+      res.write(`event: end\ndata: ${JSON.stringify({ buildId: build.buildId, status, failure: current?.failure ?? null })}\n\n`);
+      res.end();
+      return;
+    }
+    if (Date.now() - lastWrite > KEEPALIVE_MS) {
+      res.write(': keep-alive\n\n');
+      lastWrite = Date.now();
+    }
+    if (events.length === 0) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
