@@ -1,0 +1,158 @@
+/** The `strata` binary, run as a real process against a running API, worker and dev server. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa, type Options } from 'execa';
+import { projectRoot } from '../src/config.js';
+import { makeJobsRepo, TASK_SCRIPT, keyOf } from './helpers/jobs.js';
+import { startApi, type TestApi } from './helpers/api.js';
+import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
+
+const work = tempDir('cli');
+const GATES = path.join(work, 'gates');
+fs.mkdirSync(GATES, { recursive: true });
+const task = ['sh', '../lib/task.sh'];
+const runtime_env = { RUNS: path.join(work, 'runs'), GATES };
+
+let stack: Stack;
+let api: TestApi;
+
+beforeAll(async () => {
+  const jobsDir = await makeJobsRepo(
+    {
+      raw: { team: 'alpha', outputs: ['raw/d={d}'], exec: task, runtime_env },
+      clean: { team: 'alpha', outputs: ['clean/d={d}'], inputs: ['raw/d={d}'], exec: task, runtime_env },
+      broken: { team: 'alpha', outputs: ['broken/d={d}'], exec: ['sh', '-c', 'echo "no input file" >&2; exit 4'] },
+    },
+    { 'lib/task.sh': TASK_SCRIPT },
+  );
+  stack = await startStack({ jobsDir });
+  api = await startApi(stack);
+});
+afterAll(async () => {
+  await api?.close();
+  await stack?.teardown();
+});
+
+/** Runs `strata` with the API of this test and, unless given another, the admin token file it made. */
+function strata(args: string[], env: Record<string, string> = {}, options: Options = {}) {
+  return execa('node', [path.join(projectRoot, 'bin/strata.js'), ...args], {
+    reject: false,
+    env: { STRATA_API: api.url, STRATA_DATA: stack.config.dataDir, STRATA_TOKEN: '', ...env },
+    extendEnv: true,
+    ...options,
+  });
+}
+
+test('build --wait shows progress and exits 0 when the build succeeds', async () => {
+  const run = await strata(['build', 'clean/d=1', '--wait']);
+  expect(run.exitCode).toBe(0);
+  const buildId = /build (\S+) started/.exec(String(run.stdout))![1]!;
+  // The last progress line is the finished build's.
+  expect(String(run.stderr).trim().split('\n').at(-1)).toBe(`build ${buildId} completed: 2/2 done · 0 running · 0 failed`);
+  expect(run.stdout).toContain(`build ${buildId}: completed`);
+  expect(run.stdout).toMatch(/clean\/d=1\s+live/);
+  expect(run.stdout).toMatch(/raw\s+succeeded\s+1\s/);
+});
+
+test('build --wait exits 1 and says why when the build fails', async () => {
+  const run = await strata(['build', 'broken/d=1', '--wait']);
+  expect(run.exitCode).toBe(1);
+  expect(run.stderr).toMatch(/task broken\/\S+ \(broken\) failed after 1 attempt/);
+  expect(run.stdout).toMatch(/: failed/);
+  expect(run.stdout).toContain('failure (user error, task_failed)');
+  expect(run.stdout).toContain('no input file');
+});
+
+test('build without --wait prints the build id; --json gives it to scripts', async () => {
+  const run = await strata(['build', 'raw/d=2', '--json']);
+  expect(run.exitCode).toBe(0);
+  const { buildId } = JSON.parse(String(run.stdout)) as { buildId: string };
+  const follow = await strata(['events', buildId, '--follow']);
+  expect(follow.exitCode).toBe(0);
+  expect(String(follow.stdout).split('\n').at(-1)).toBe('build completed');
+});
+
+test('status shows a build in words, or as JSON', async () => {
+  const started = await strata(['build', 'raw/d=3', '--wait', '--json']);
+  const detail = JSON.parse(String(started.stdout)) as { buildId: string; status: string; tasks: unknown[] };
+  expect(detail).toMatchObject({ status: 'completed', tasks: [expect.objectContaining({ job: 'raw', status: 'succeeded' })] });
+  const human = await strata(['status', detail.buildId]);
+  expect(human.exitCode).toBe(0);
+  expect(human.stdout).toContain(`build ${detail.buildId}: completed`);
+  expect(human.stdout).toMatch(/JOB\s+STATUS\s+ATTEMPTS\s+TOOK\s+PARTITIONS/);
+  const json = await strata(['status', detail.buildId, '--json']);
+  expect(JSON.parse(String(json.stdout))).toMatchObject({ buildId: detail.buildId, status: 'completed' });
+});
+
+test('events --follow streams a running build and ends with it', async () => {
+  fs.writeFileSync(path.join(GATES, `${keyOf('raw/d=4')}.hold`), '');
+  const started = JSON.parse(String((await strata(['build', 'raw/d=4', '--json'])).stdout)) as { buildId: string };
+  const follower = strata(['events', started.buildId, '--follow']);
+  const lines: string[] = [];
+  follower.stdout!.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n')));
+  await waitFor('the task launch event to be streamed', () => lines.some((l) => l.includes('task_launch_success')));
+  expect(lines.some((l) => l.includes('graph_build_success'))).toBe(false);
+  fs.writeFileSync(path.join(GATES, `${keyOf('raw/d=4')}.go`), '');
+  const done = await follower;
+  expect(done.exitCode).toBe(0);
+  expect(String(done.stdout)).toMatch(/graph_build_success[\s\S]*build completed$/);
+  const replay = await strata(['events', started.buildId]);
+  expect(String(replay.stdout).split('\n')[0]).toMatch(/build_requested\s+-\s+raw\/d=4/);
+});
+
+test('jobs and partitions list what there is', async () => {
+  const jobs = await strata(['jobs']);
+  expect(jobs.exitCode).toBe(0);
+  expect(jobs.stdout).toMatch(/JOB\s+TEAM\s+OUTPUTS\s+INPUTS/);
+  expect(jobs.stdout).toMatch(/clean\s+alpha\s+clean\/d=\{d\}\s+raw\/d=\{d\}/);
+  const partitions = await strata(['partitions', 'clean/']);
+  expect(partitions.stdout).toMatch(/clean\/d=1\s+live\s+clean/);
+  expect(partitions.stdout).not.toContain('raw/d=1');
+  const json = JSON.parse(String((await strata(['partitions', '--json', '--limit', '1'])).stdout)) as unknown[];
+  expect(json).toHaveLength(1);
+});
+
+test('token create issues a team token the CLI then acts with; a team may not manage tokens', async () => {
+  const created = await strata(['token', 'create', '--team', 'beta', '--name', 'beta laptop']);
+  expect(created.exitCode).toBe(0);
+  const token = String(created.stdout).trim();
+  expect(token).toMatch(/^strata_/);
+  expect(created.stderr).toContain('for team beta');
+  const jobs = await strata(['jobs'], { STRATA_TOKEN: token });
+  expect(jobs.exitCode).toBe(0);
+  expect(jobs.stdout).toContain('(no jobs)');
+  const refused = await strata(['token', 'list', '--token', token]);
+  expect(refused.exitCode).toBe(2);
+  expect(refused.stderr).toContain('only an administrator may do this');
+  const listed = await strata(['token', 'list']);
+  expect(listed.stdout).toMatch(/tok-\w+\s+beta\s+beta laptop/);
+});
+
+test.each([
+  [['build'], 'needs at least one partition'],
+  [['launch'], 'unknown command "launch"'],
+  [['build', 'raw/d=1', '--concurrency', 'lots'], '--concurrency must be a whole number'],
+  [['build', 'raw/d=1', '--colour'], "Unknown option '--colour'"],
+  [['build', 'raw//d=1'], 'partition "raw//d=1" has an empty path segment'],
+  [['status', 'no-such-build'], 'no build "no-such-build"'],
+  [['token', 'create'], 'needs --team <team> or --admin'],
+])('strata %j is a usage error (exit 2) that says what is wrong', async (args, message) => {
+  const run = await strata(args);
+  expect(run.exitCode).toBe(2);
+  expect(run.stderr).toContain(message);
+});
+
+test('a wrong token is refused with a hint, and an unreachable API is exit 3', async () => {
+  const refused = await strata(['jobs'], { STRATA_TOKEN: 'strata_wrong' });
+  expect(refused.exitCode).toBe(2);
+  expect(refused.stderr).toContain('unknown or revoked token (give a token with --token or STRATA_TOKEN)');
+  const unreachable = await strata(['jobs', '--api', 'http://127.0.0.1:9']);
+  expect(unreachable.exitCode).toBe(3);
+  expect(unreachable.stderr).toContain('cannot reach the Strata API at http://127.0.0.1:9');
+});
+
+test('npx strata runs the package binary', async () => {
+  const run = await execa('npx', ['--no-install', 'strata', '--help'], { cwd: projectRoot, reject: false });
+  expect(run.exitCode).toBe(0);
+  expect(run.stdout).toContain('strata build <partition>...');
+});
