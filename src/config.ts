@@ -29,6 +29,9 @@ const EnvSchema = z.object({
   /** How long a stopping worker lets running tasks finish before killing them. */
   STRATA_SHUTDOWN_GRACE_SECONDS: seconds.default(120),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  /** The CLI's API (default: this machine's `npm start`) and token (default: its admin token file). */
+  STRATA_API: z.url().optional().or(z.literal('').transform(() => undefined)),
+  STRATA_TOKEN: z.string().optional().transform((v) => v || undefined),
 });
 
 export type StrataConfig = ReturnType<typeof loadConfig>;
@@ -61,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       databaseFile: path.join(dataDir, 'temporal.db'),
       cliPath: e.TEMPORAL_CLI_PATH,
     },
+    cli: { api: e.STRATA_API ?? `http://${e.STRATA_HOST}:${e.STRATA_PORT}`, token: e.STRATA_TOKEN },
     taskQueue: e.STRATA_TASK_QUEUE,
     maxTasks: e.STRATA_MAX_TASKS,
     buildConcurrency: e.STRATA_BUILD_CONCURRENCY,

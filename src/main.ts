@@ -5,15 +5,15 @@
  */
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { createApp } from './api/app.js';
 import { ensureAdminToken } from './api/auth.js';
 import { loadConfig } from './config.js';
 import { startDevServer, type DevServer } from './temporal/devServer.js';
+import { installQuietLogger } from './temporal/logger.js';
 import { createWorkers } from './worker.js';
 
-// The SDK's info logs (bundling, worker states) drown what matters; warnings and errors still show.
-Runtime.install({ logger: new DefaultLogger('WARN') });
+installQuietLogger();
 
 const config = loadConfig();
 let devServer: DevServer | undefined;

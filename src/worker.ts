@@ -11,6 +11,7 @@ import { loadConfig, type StrataConfig } from './config.js';
 import { JobRepository, resolveJobsDir } from './jobs/repository.js';
 import { ProcessLauncher } from './launchers/process.js';
 import { SqliteStore } from './store/sqlite.js';
+import { installQuietLogger } from './temporal/logger.js';
 import type { Store } from './store/store.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -97,6 +98,7 @@ export async function createWorkers(
 
 // `npm run worker`: one more worker process against an existing Temporal server.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  installQuietLogger();
   const config = loadConfig();
   const workers = await createWorkers(config);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => workers.shutdown());

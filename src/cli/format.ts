@@ -37,6 +37,8 @@ export function progressLine(build: BuildDetail): string {
   return `build ${build.buildId} ${build.status}: ${build.status === 'planning' ? 'planning' : parts.join(' · ')}`;
 }
 
+const TASK_ROWS = 25;
+
 export function describeBuild(build: BuildDetail): string {
   const lines = [
     `build ${build.buildId}: ${build.status}${build.team ? ` (team ${build.team})` : ''}`,
@@ -48,7 +50,10 @@ export function describeBuild(build: BuildDetail): string {
   const c = build.taskCounts;
   lines.push(`  tasks: ${progressLine(build).replace(/^[^:]*: /, '')}`);
   if (build.tasks.length > 0) {
-    const rows = build.tasks.map((t) => [
+    // What needs attention first; a 10,000-task build shows its first rows only (--json has them all).
+    const order = ['failed', 'running', 'cancelled', 'scheduled', 'delegated', 'pending', 'succeeded'];
+    const shown = [...build.tasks].sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status)).slice(0, TASK_ROWS);
+    const rows = shown.map((t) => [
       t.job,
       t.status + (t.delegatedToBuild ? ` (to ${t.delegatedToBuild})` : ''),
       String(t.attempts),
@@ -61,7 +66,7 @@ export function describeBuild(build: BuildDetail): string {
         .map((l) => `    ${l}`)
         .join('\n'),
     );
-    if (c.total > build.tasks.length) lines.push(`    (${c.total - build.tasks.length} more tasks)`);
+    if (c.total > shown.length) lines.push(`    (${c.total - shown.length} more tasks: strata status ${build.buildId} --json lists them all)`);
   }
   return lines.join('\n');
 }

@@ -87,11 +87,15 @@ function parseCommandLine(argv: string[]): { command: string | undefined; args: 
 }
 
 function connect(flags: Flags): ApiClient {
-  const config = loadConfig();
-  const api = flags.api ?? process.env.STRATA_API ?? `http://${config.apiHost}:${config.apiPort}`;
-  let token = flags.token ?? process.env.STRATA_TOKEN;
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  let token = flags.token ?? config.cli.token;
   if (!token && fs.existsSync(config.adminTokenFile)) token = fs.readFileSync(config.adminTokenFile, 'utf8').trim();
-  return new ApiClient(api, token);
+  return new ApiClient(flags.api ?? config.cli.api, token);
 }
 
 const print = (text: string) => process.stdout.write(`${text}\n`);

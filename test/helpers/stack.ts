@@ -6,17 +6,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { startBuild, type BuildRequest, type StartBuildOptions } from '../../src/client/builds.js';
 import { loadConfig, type StrataConfig } from '../../src/config.js';
 import { temporalCliPath } from '../../src/temporal/cli.js';
+import { installQuietLogger } from '../../src/temporal/logger.js';
 import { searchAttributeKeys } from '../../src/temporal/searchAttributes.js';
 import { createWorkers, workflowsPath, type StrataWorkers } from '../../src/worker.js';
 import type { Store } from '../../src/store/store.js';
 import type { BuildEventType } from '../../src/generated/databuild.js';
 
-// Worker state changes are noise in test output; warnings and errors still show.
-Runtime.install({ logger: new DefaultLogger('WARN') });
+installQuietLogger();
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per test file. */
