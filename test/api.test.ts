@@ -146,6 +146,14 @@ describe('happy path', () => {
     expect((await request(api.app).get('/api/v1/builds?status=failed').set(as(alpha))).body.builds).toEqual([]);
   });
 
+  test('a build of many long partitions starts (Temporal caps a search attribute at 2 KB) and finishes', async () => {
+    const partitions = Array.from({ length: 60 }, (_, i) => `raw/d=a-rather-long-partition-name-for-search-attributes-${i}`);
+    const buildId = await build(alpha, partitions);
+    expect(await buildEnds(alpha, buildId)).toBe('completed');
+    const res = await request(api.app).get(`/api/v1/builds/${buildId}`).set(as(alpha));
+    expect(res.body.taskCounts).toMatchObject({ total: 60, succeeded: 60 });
+  });
+
   test('GET /partitions lists the catalog with manifests, for every team', async () => {
     const res = await request(api.app).get('/api/v1/partitions?prefix=clean/').set(as(beta));
     expect(res.status).toBe(200);

@@ -24,7 +24,7 @@ import type { createPlanActivities, PlanNode, PlanSummary } from '../activities/
 import { taskWorkflowId } from '../src/engine/ids.js';
 import type { Failure } from '../src/generated/databuild.js';
 import type { NewBuildEvent } from '../src/store/store.js';
-import { MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE, StrataBuildId, StrataJob, StrataPartitions, StrataTeam } from '../src/temporal/searchAttributes.js';
+import { partitionsForSearchAttribute, StrataBuildId, StrataJob, StrataPartitions, StrataTeam } from '../src/temporal/searchAttributes.js';
 import { DEFAULT_BUILD_CONCURRENCY, progressQuery, taskFinishedSignal, type BuildProgress, type CarriedState, type GraphBuildInput } from './graphBuild.messages.js';
 import { failureOf, jobExec } from './jobExec.js';
 import { subscribeSignal, type TaskOutcome } from './jobExec.messages.js';
@@ -171,7 +171,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
             { key: StrataBuildId, value: buildId },
             { key: StrataJob, value: node.job },
             { key: StrataTeam, value: summary.jobTeams[node.job] ?? '' },
-            { key: StrataPartitions, value: node.outputs.slice(0, MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE) },
+            { key: StrataPartitions, value: partitionsForSearchAttribute(node.outputs) },
           ],
           staticSummary: `${node.job}: ${node.outputs.slice(0, 3).join(', ')}${node.outputs.length > 3 ? ` (+${node.outputs.length - 3})` : ''}`,
           staticDetails: `Task of build \`${buildId}\` running job **${node.job}** to produce:\n\n${node.outputs.map((o) => `- \`${o}\``).join('\n')}`,

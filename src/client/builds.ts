@@ -3,7 +3,7 @@ import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/
 import { z } from 'zod';
 import { buildWorkflowId, newBuildId } from '../engine/ids.js';
 import { partitionRefProblem } from '../engine/partitions.js';
-import { MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE, StrataBuildId, StrataPartitions, StrataTeam } from '../temporal/searchAttributes.js';
+import { partitionsForSearchAttribute, StrataBuildId, StrataPartitions, StrataTeam } from '../temporal/searchAttributes.js';
 import type { graphBuild } from '../../workflows/graphBuild.js';
 
 export const PartitionRefSchema = z.string().superRefine((ref, ctx) => {
@@ -49,7 +49,7 @@ export async function startBuild(
     ],
     typedSearchAttributes: [
       { key: StrataBuildId, value: buildId },
-      { key: StrataPartitions, value: partitions.slice(0, MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE) },
+      { key: StrataPartitions, value: partitionsForSearchAttribute(partitions) },
       ...(options.team !== undefined ? [{ key: StrataTeam, value: options.team }] : []),
     ],
     staticSummary: `build ${shown}${options.team !== undefined ? ` for team ${options.team}` : ''}`,

@@ -8,8 +8,33 @@ export const StrataPartitions = defineSearchAttributeKey('StrataPartitions', 'KE
 
 export const searchAttributeKeys = [StrataBuildId, StrataTeam, StrataJob, StrataPartitions];
 
-/** A keyword list is bounded in size; a build of thousands of partitions lists the first ones. */
-export const MAX_PARTITIONS_IN_SEARCH_ATTRIBUTE = 100;
+/** Temporal refuses a search attribute value whose JSON is larger than this (the server's default limit). */
+export const MAX_SEARCH_ATTRIBUTE_BYTES = 2048;
+
+/**
+ * The partitions a StrataPartitions value can hold: the first ones whose JSON fits the server's limit,
+ * so a build of thousands of long partitions lists the first few instead of being refused.
+ */
+export function partitionsForSearchAttribute(partitions: readonly string[]): string[] {
+  const kept: string[] = [];
+  let bytes = 2; // []
+  for (const ref of partitions) {
+    const size = utf8Length(JSON.stringify(ref)) + (kept.length > 0 ? 1 : 0);
+    if (bytes + size > MAX_SEARCH_ATTRIBUTE_BYTES) break;
+    kept.push(ref);
+    bytes += size;
+  }
+  return kept;
+}
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}
 
 /** `--search-attribute` flags for `temporal server start-dev`. */
 export const devServerSearchAttributeArgs = (): string[] =>

@@ -1,3 +1,4 @@
+import { partitionsForSearchAttribute } from '../../src/temporal/searchAttributes.js';
 import { instantiate, matchPattern, parsePattern, partitionRefProblem, PatternError, substitute } from '../../src/engine/partitions.js';
 
 describe('partition patterns', () => {
@@ -39,5 +40,16 @@ describe('partition patterns', () => {
 
   test('substitute replaces known variables and keeps the others', () => {
     expect(substitute('--date={date} {other}', { date: '2026-11-01' })).toBe('--date=2026-11-01 {other}');
+  });
+});
+
+describe('partitionsForSearchAttribute', () => {
+  test('keeps the first partitions whose JSON fits 2,048 bytes', () => {
+    const long = Array.from({ length: 100 }, (_, i) => `warehouse/orders/region=europe-west/date=2026-11-${String(i).padStart(3, '0')}`);
+    const kept = partitionsForSearchAttribute(long);
+    expect(kept).toEqual(long.slice(0, kept.length));
+    expect(Buffer.byteLength(JSON.stringify(kept))).toBeLessThanOrEqual(2048);
+    expect(Buffer.byteLength(JSON.stringify(long.slice(0, kept.length + 1)))).toBeGreaterThan(2048);
+    expect(partitionsForSearchAttribute(['a/x=1', 'b/y=ü'])).toEqual(['a/x=1', 'b/y=ü']);
   });
 });
