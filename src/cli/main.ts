@@ -122,28 +122,37 @@ async function build(api: ApiClient, args: string[], flags: Flags): Promise<numb
   return exitFor(detail.status);
 }
 
-/** Polls the build until it ends, drawing its progress (one line rewritten on a terminal, a line per change otherwise). */
+/**
+ * Polls the build until it ends, drawing its progress (one line rewritten on a terminal, a line per
+ * change otherwise). Polls fetch the counts only; the task list is fetched when a task has failed and at the end.
+ */
 async function waitForBuild(api: ApiClient, buildId: string, show: boolean): Promise<BuildDetail> {
   const tty = process.stderr.isTTY;
+  const everything = `${buildPath(buildId)}?tasksLimit=10000`;
   let last = '';
+  let failedSeen = 0;
   const reported = new Set<string>();
   for (;;) {
-    const detail = await api.get<BuildDetail>(`${buildPath(buildId)}?tasksLimit=10000`);
+    const detail = await api.get<BuildDetail>(`${buildPath(buildId)}?tasksLimit=0`);
+    const finished = FINISHED.includes(detail.status);
     if (show) {
       const line = progressLine(detail);
       if (line !== last) {
         process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
         last = line;
       }
-      for (const t of detail.tasks)
-        if (t.status === 'failed' && !reported.has(t.taskId)) {
-          reported.add(t.taskId);
-          process.stderr.write(`${tty ? '\r\x1b[2K' : ''}task ${t.taskId} (${t.job}) failed after ${t.attempts} attempt(s)\n${tty ? line : ''}`);
-        }
+      if (detail.taskCounts.failed > failedSeen) {
+        failedSeen = detail.taskCounts.failed;
+        for (const t of (await api.get<BuildDetail>(everything)).tasks)
+          if (t.status === 'failed' && !reported.has(t.taskId)) {
+            reported.add(t.taskId);
+            process.stderr.write(`${tty ? '\r\x1b[2K' : ''}task ${t.taskId} (${t.job}) failed after ${t.attempts} attempt(s)\n${tty ? line : ''}`);
+          }
+      }
     }
-    if (FINISHED.includes(detail.status)) {
+    if (finished) {
       if (show && tty) process.stderr.write('\n');
-      return detail;
+      return api.get<BuildDetail>(everything);
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
