@@ -2,21 +2,14 @@
  * The REST API's contract, through supertest against a real worker and dev server: the happy path, each
  * 400/404/409/422, the SSE stream ending with its build, team scoping, and tokens.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { apiRoutes } from '../src/api/app.js';
-import { makeJobsRepo, TASK_SCRIPT, keyOf } from './helpers/jobs.js';
+import { makeJobsRepo, TASK_SCRIPT, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
-import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
+import { startStack, waitFor, type Stack } from './helpers/stack.js';
 
-const work = tempDir('api');
-const RUNS = path.join(work, 'runs');
-const GATES = path.join(work, 'gates');
-fs.mkdirSync(GATES, { recursive: true });
-const task = ['sh', '../lib/task.sh'];
-const runtime_env = { RUNS, GATES };
+const { task, runtime_env, hold, release } = taskWorkspace('api');
 
 let stack: Stack;
 let api: TestApi;
@@ -43,8 +36,6 @@ afterAll(async () => {
 });
 
 const as = (token: string) => ({ Authorization: `Bearer ${token}` });
-const hold = (partition: string) => fs.writeFileSync(path.join(GATES, `${keyOf(partition)}.hold`), '');
-const release = (partition: string) => fs.writeFileSync(path.join(GATES, `${keyOf(partition)}.go`), '');
 
 async function build(token: string, partitions: string[]): Promise<string> {
   const res = await request(api.app).post('/api/v1/builds').set(as(token)).send({ partitions });

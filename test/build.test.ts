@@ -6,17 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { makeJobsRepo, countRuns, keyOf, TASK_SCRIPT } from './helpers/jobs.js';
-import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
+import { makeJobsRepo, countRuns, taskWorkspace, TASK_SCRIPT } from './helpers/jobs.js';
+import { startStack, waitFor, type Stack } from './helpers/stack.js';
 import Database from 'better-sqlite3';
 import { BuildEventTypes, type BuildEventType } from '../src/generated/databuild.js';
 
-const work = tempDir('work');
-const RUNS = path.join(work, 'runs');
-const GATES = path.join(work, 'gates');
-fs.mkdirSync(GATES, { recursive: true });
-const task = ['sh', '../lib/task.sh'];
-const env = { RUNS, GATES };
+const { RUNS, task, runtime_env: env, hold, release, failOn } = taskWorkspace('work');
 
 let stack: Stack;
 /** Event types seen per build, for the final check that every transition is logged. */
@@ -70,9 +65,6 @@ async function finish(buildId: string, handle: { result(): Promise<unknown> }) {
   return { failure, types };
 }
 
-const hold = (partitions: string) => fs.writeFileSync(path.join(GATES, `${keyOf(partitions)}.hold`), '');
-const release = (partitions: string) => fs.writeFileSync(path.join(GATES, `${keyOf(partitions)}.go`), '');
-const failOn = (partitions: string) => fs.writeFileSync(path.join(GATES, `${keyOf(partitions)}.fail`), '');
 const launched = (buildId: string, partition: string) =>
   waitFor(`${partition} to start in build ${buildId}`, async () =>
     (await stack.store.listEvents({ buildId, type: 'task_launch_success' })).find((e) => e.partitions.includes(partition)),

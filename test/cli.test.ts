@@ -1,17 +1,12 @@
 /** The `strata` binary, run as a real process against a running API, worker and dev server. */
-import fs from 'node:fs';
 import path from 'node:path';
 import { execa, type Options } from 'execa';
 import { projectRoot } from '../src/config.js';
-import { makeJobsRepo, TASK_SCRIPT, keyOf } from './helpers/jobs.js';
+import { makeJobsRepo, TASK_SCRIPT, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
-import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
+import { startStack, waitFor, type Stack } from './helpers/stack.js';
 
-const work = tempDir('cli');
-const GATES = path.join(work, 'gates');
-fs.mkdirSync(GATES, { recursive: true });
-const task = ['sh', '../lib/task.sh'];
-const runtime_env = { RUNS: path.join(work, 'runs'), GATES };
+const { task, runtime_env, hold, release } = taskWorkspace('cli');
 
 let stack: Stack;
 let api: TestApi;
@@ -85,14 +80,14 @@ test('status shows a build in words, or as JSON', async () => {
 });
 
 test('events --follow streams a running build and ends with it', async () => {
-  fs.writeFileSync(path.join(GATES, `${keyOf('raw/d=4')}.hold`), '');
+  hold('raw/d=4');
   const started = JSON.parse(String((await strata(['build', 'raw/d=4', '--json'])).stdout)) as { buildId: string };
   const follower = strata(['events', started.buildId, '--follow']);
   const lines: string[] = [];
   follower.stdout!.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n')));
   await waitFor('the task launch event to be streamed', () => lines.some((l) => l.includes('task_launch_success')));
   expect(lines.some((l) => l.includes('graph_build_success'))).toBe(false);
-  fs.writeFileSync(path.join(GATES, `${keyOf('raw/d=4')}.go`), '');
+  release('raw/d=4');
   const done = await follower;
   expect(done.exitCode).toBe(0);
   expect(String(done.stdout)).toMatch(/graph_build_success[\s\S]*build completed$/);

@@ -6,14 +6,12 @@ import { BuildRequestSchema, startBuild } from '../client/builds.js';
 import { indexProducers } from '../engine/analyze.js';
 import { buildWorkflowId } from '../engine/ids.js';
 import { StrataError } from '../errors.js';
-import type { BuildRecord, Store } from '../store/store.js';
+import { FINISHED_BUILD_STATUSES, type BuildRecord, type Store } from '../store/store.js';
+import { BuildRequestStatus, JobStatus } from '../generated/databuild.js';
 import { checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, QueryInt, type Route } from './route.js';
 
-const BUILD_STATUSES = ['received', 'planning', 'executing', 'completed', 'failed', 'cancelled'] as const;
-const TASK_STATUSES = ['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled', 'delegated'] as const;
-const FINISHED: readonly string[] = ['completed', 'failed', 'cancelled'];
 
 const BuildIdParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'is not a build id') });
 const Timestamp = z.string().meta({ format: 'date-time' });
@@ -25,7 +23,7 @@ export const BuildSummarySchema = z.object({
   buildId: z.string(),
   workflowId: z.string().meta({ description: 'The build workflow in Temporal (and its Web UI)' }),
   team: z.string().nullable().meta({ description: 'The requesting team; null when an administrator asked' }),
-  status: z.enum(BUILD_STATUSES),
+  status: z.enum(BuildRequestStatus),
   requested: z.array(z.string()),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -36,14 +34,14 @@ export const TaskViewSchema = z.object({
   taskId: z.string(),
   job: z.string(),
   partitions: z.array(z.string()).meta({ description: 'The partitions the task produces' }),
-  status: z.enum(TASK_STATUSES),
+  status: z.enum(JobStatus),
   attempts: z.number().int(),
   startedAt: Timestamp.nullable(),
   endedAt: Timestamp.nullable(),
   delegatedToBuild: z.string().nullable(),
 });
 
-const TaskCounts = z.object(Object.fromEntries(['total', ...TASK_STATUSES].map((s) => [s, z.number().int()])) as Record<'total' | (typeof TASK_STATUSES)[number], z.ZodNumber>);
+const TaskCounts = z.object(Object.fromEntries(['total', ...JobStatus].map((s) => [s, z.number().int()])) as Record<'total' | JobStatus, z.ZodNumber>);
 
 export const BuildDetailSchema = BuildSummarySchema.extend({
   partitions: z
@@ -146,7 +144,7 @@ export function buildRoutes(deps: ApiDeps): Route[] {
       tag: 'builds',
       access: 'token',
       query: z.strictObject({
-        status: z.enum(BUILD_STATUSES).optional(),
+        status: z.enum(BuildRequestStatus).optional(),
         partition: z.string().min(1).optional().meta({ description: 'Only builds that requested, built, skipped or delegated it' }),
         team: z.string().min(1).optional().meta({ description: "Administrators only: one team's builds" }),
         limit: QueryInt(1, 500).default(50),
@@ -181,15 +179,17 @@ export function buildRoutes(deps: ApiDeps): Route[] {
       errors: [404],
       async handler({ params, query, principal }): Promise<BuildDetail> {
         const build = await visibleBuild(store, principal, params.id);
-        const [tasks, catalog] = await Promise.all([store.listTasks(build.buildId), store.getPartitions(build.requested)]);
-        const taskCounts = Object.fromEntries(['total', ...TASK_STATUSES].map((s) => [s, 0])) as BuildDetail['taskCounts'];
-        for (const t of tasks) taskCounts[t.status]++;
-        taskCounts.total = tasks.length;
+        const [counts, tasks, catalog] = await Promise.all([
+          store.countTasks(build.buildId),
+          query.tasksLimit > 0 ? store.listTasks(build.buildId, { offset: query.tasksOffset, limit: query.tasksLimit }) : [],
+          store.getPartitions(build.requested),
+        ]);
+        const taskCounts = { total: Object.values(counts).reduce((a, b) => a + b, 0), ...counts };
         return {
           ...summary(build),
           partitions: build.requested.map((ref) => ({ partition: ref, status: catalog.get(ref)?.status ?? 'requested' })),
           taskCounts,
-          tasks: tasks.slice(query.tasksOffset, query.tasksOffset + query.tasksLimit).map((t) => ({
+          tasks: tasks.map((t) => ({
             taskId: t.taskId,
             job: t.job,
             partitions: t.config.outputs,
@@ -248,7 +248,7 @@ export function buildRoutes(deps: ApiDeps): Route[] {
       async handler({ params, principal }) {
         const build = await visibleBuild(store, principal, params.id);
         const finished = () => new StrataError('conflict', `build "${build.buildId}" has already ${build.status === 'completed' ? 'completed' : build.status === 'failed' ? 'failed' : 'been cancelled'}`, { status: build.status });
-        if (FINISHED.includes(build.status)) throw finished();
+        if (FINISHED_BUILD_STATUSES.includes(build.status)) throw finished();
         try {
           const handle = client.workflow.getHandle(build.workflowId);
           const { status } = await handle.describe();
@@ -321,7 +321,7 @@ async function followEvents(deps: ApiDeps, build: BuildRecord, after: number, re
     }
     if (events.length === 1000) continue;
     const current = await deps.store.getBuild(build.buildId);
-    let status: string | undefined = current && FINISHED.includes(current.status) ? current.status : undefined;
+    let status: string | undefined = current && FINISHED_BUILD_STATUSES.includes(current.status) ? current.status : undefined;
     if (!status && Date.now() - lastWorkflowCheck > WORKFLOW_CHECK_MS) {
       // A workflow terminated from outside Strata writes no final event; Temporal still knows it ended.
       lastWorkflowCheck = Date.now();

@@ -1,13 +1,14 @@
 /** /api/v1/partitions and /api/v1/jobs: what exists and what can be built. */
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
+import { PartitionStatus } from '../generated/databuild.js';
 import { isAdmin } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, QueryInt, type Route } from './route.js';
 
 export const PartitionViewSchema = z.object({
   partition: z.string(),
-  status: z.enum(['requested', 'analyzed', 'building', 'live', 'failed', 'delegated']),
+  status: z.enum(PartitionStatus),
   job: z.string().nullable(),
   buildId: z.string().nullable().meta({ description: 'The build that last changed it' }),
   taskId: z.string().nullable(),

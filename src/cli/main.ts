@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { BuildDetail } from '../api/builds.js';
 import type { JobView, PartitionView } from '../api/catalog.js';
 import { loadConfig } from '../config.js';
+import { FINISHED_BUILD_STATUSES } from '../store/store.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
 import { describeBuild, describeEvent, formatTable, progressLine, type BuildEventView } from './format.js';
 
@@ -100,7 +101,6 @@ function connect(flags: Flags): ApiClient {
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
 const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
-const FINISHED = ['completed', 'failed', 'cancelled'];
 const exitFor = (status: string) => (status === 'completed' ? ExitCode.ok : ExitCode.failed);
 const buildPath = (id: string) => `/api/v1/builds/${encodeURIComponent(id)}`;
 
@@ -134,7 +134,7 @@ async function waitForBuild(api: ApiClient, buildId: string, show: boolean): Pro
   const reported = new Set<string>();
   for (;;) {
     const detail = await api.get<BuildDetail>(`${buildPath(buildId)}?tasksLimit=0`);
-    const finished = FINISHED.includes(detail.status);
+    const finished = FINISHED_BUILD_STATUSES.includes(detail.status);
     if (show) {
       const line = progressLine(detail);
       if (line !== last) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { BuildEvent, BuildEventOf, Failure, JobStatus, PartitionManifest, PartitionRef } from '../generated/databuild.js';
+import { JobStatus, type BuildEvent, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { buildWorkflowId } from '../engine/ids.js';
 import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
 
@@ -273,8 +273,17 @@ export class SqliteStore implements Store {
     return row && toTask(row);
   }
 
-  async listTasks(buildId: string): Promise<TaskRecord[]> {
-    return (this.db.prepare(`SELECT * FROM tasks WHERE build_id = ? ORDER BY idx`).all(buildId) as TaskRow[]).map(toTask);
+  async listTasks(buildId: string, page = { offset: 0, limit: -1 }): Promise<TaskRecord[]> {
+    return (
+      this.db.prepare(`SELECT * FROM tasks WHERE build_id = ? ORDER BY idx LIMIT ? OFFSET ?`).all(buildId, page.limit, page.offset) as TaskRow[]
+    ).map(toTask);
+  }
+
+  async countTasks(buildId: string): Promise<Record<JobStatus, number>> {
+    const counts = Object.fromEntries(JobStatus.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const rows = this.db.prepare(`SELECT status, count(*) AS n FROM tasks WHERE build_id = ? GROUP BY status`).all(buildId) as { status: JobStatus; n: number }[];
+    for (const { status, n } of rows) counts[status] = n;
+    return counts;
   }
 
   async getPartitions(refs: PartitionRef[]): Promise<Map<PartitionRef, PartitionRecord>> {

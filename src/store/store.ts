@@ -17,6 +17,9 @@ import type {
   PartitionStatus,
 } from '../generated/databuild.js';
 
+/** The statuses a build never leaves. */
+export const FINISHED_BUILD_STATUSES: readonly BuildRequestStatus[] = ['completed', 'failed', 'cancelled'];
+
 /** An event before the log gives it an id. */
 export type NewBuildEvent = {
   [T in BuildEventType]: {
@@ -113,7 +116,10 @@ export interface Store {
   savePlan(buildId: string, tasks: PlannedTask[]): Promise<void>;
   loadPlanPage(buildId: string, offset: number, limit: number): Promise<PlannedTask[]>;
   getTask(buildId: string, taskId: string): Promise<TaskRecord | undefined>;
-  listTasks(buildId: string): Promise<TaskRecord[]>;
+  /** A build's tasks in plan order; a page of them when `page` is given. */
+  listTasks(buildId: string, page?: { offset: number; limit: number }): Promise<TaskRecord[]>;
+  /** How many of a build's tasks are in each status. */
+  countTasks(buildId: string): Promise<Record<JobStatus, number>>;
 
   getPartitions(refs: PartitionRef[]): Promise<Map<PartitionRef, PartitionRecord>>;
   /** Partitions in ref order, starting after `after`. */

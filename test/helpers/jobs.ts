@@ -46,6 +46,27 @@ for p in $(echo "$STRATA_PARTITIONS" | tr , ' '); do mkdir -p "$STRATA_WAREHOUSE
 
 export const keyOf = (partitions: string) => partitions.replace(/[/=,]/g, '_');
 
+/**
+ * A folder for TASK_SCRIPT's run records ($RUNS) and gates ($GATES), the job fields that point the
+ * script at them, and the gate controls: hold a task, release it, make it fail.
+ */
+export function taskWorkspace(name: string) {
+  const work = tempDir(name);
+  const RUNS = path.join(work, 'runs');
+  const GATES = path.join(work, 'gates');
+  fs.mkdirSync(GATES, { recursive: true });
+  const gate = (suffix: string) => (partitions: string) => fs.writeFileSync(path.join(GATES, `${keyOf(partitions)}.${suffix}`), '');
+  return {
+    RUNS,
+    GATES,
+    task: ['sh', '../lib/task.sh'],
+    runtime_env: { RUNS, GATES },
+    hold: gate('hold'),
+    release: gate('go'),
+    failOn: gate('fail'),
+  };
+}
+
 /** How many times a task producing exactly `partitions` (comma-separated) has started. */
 export function countRuns(runsDir: string, partitions: string): number {
   if (!fs.existsSync(runsDir)) return 0;
