@@ -26,10 +26,21 @@ export const Failures = {
   invalid_request: { kind: 'user', http: 400, summary: 'a request field is missing or malformed' },
   not_found: { kind: 'user', http: 404, summary: 'no such build, partition or resource' },
   conflict: { kind: 'user', http: 409, summary: 'the resource is in a state that forbids the action' },
+  invalid_repo: { kind: 'user', http: 400, summary: 'a repository URL, ref or job folder is refused' },
+  'data-job-not-found': { kind: 'user', http: 422, summary: 'the job folder does not exist at that commit' },
+  commit_not_found: { kind: 'user', http: 422, summary: 'the commit or branch does not exist in the repository' },
+  requirements_failed: { kind: 'user', http: 422, summary: "the job's requirements could not be installed" },
+  jobtype_not_found: { kind: 'user', http: 422, summary: 'no installed job type of that name and version' },
+  invalid_plugin: { kind: 'user', http: 400, summary: 'a plugin bundle or its manifest is refused' },
+  template_failed: { kind: 'user', http: 422, summary: "a job type's Dockerfile template could not be rendered" },
+  not_deployed: { kind: 'user', http: 422, summary: 'the job has no deployment to run' },
   task_launch_failed: { kind: 'platform', http: 503, summary: 'a task could not be started' },
   schedule_failed: { kind: 'platform', http: 503, summary: 'a task could not be scheduled' },
   storage_failed: { kind: 'platform', http: 503, summary: 'the store could not be read or written' },
   temporal_unavailable: { kind: 'platform', http: 503, summary: 'Temporal is unreachable' },
+  git_failed: { kind: 'platform', http: 503, summary: 'the repository could not be fetched' },
+  image_build_failed: { kind: 'platform', http: 503, summary: 'the image could not be built or pushed' },
+  notification_failed: { kind: 'platform', http: 503, summary: 'a notification could not be delivered' },
 } as const;
 
 export type FailureType = keyof typeof Failures;
