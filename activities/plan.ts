@@ -5,7 +5,7 @@ import { analyze, ConfigCommandError } from '../src/engine/analyze.js';
 import { isPartitionRef } from '../src/engine/partitions.js';
 import { strataFailure } from '../src/errors.js';
 import type { JobConfig, PartitionRef } from '../src/generated/databuild.js';
-import type { JobDefinition } from '../src/jobs/manifest.js';
+import { jobEnvironment, type JobDefinition } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import type { NewBuildEvent, Store } from '../src/store/store.js';
 
@@ -60,7 +60,7 @@ export async function runConfigCommand(job: JobDefinition, outputs: PartitionRef
   const result = await execa(file!, args, {
     cwd: job.dir,
     input: JSON.stringify({ outputs }),
-    env: { ...baseEnv, ...job.manifest.runtime_env },
+    env: { ...baseEnv, ...jobEnvironment(job, baseEnv) },
     extendEnv: false,
     reject: false,
     timeout: 5 * 60_000,
@@ -96,7 +96,7 @@ export function createPlanActivities(deps: { store: Store; jobs: JobRepository; 
   return {
     /** graph.analyze: plans the build, stores the job graph and its events, returns a summary. */
     async analyzeGraph(input: AnalyzeGraphInput): Promise<PlanSummary> {
-      const { jobs, problems } = deps.jobs.load();
+      const { jobs, problems } = await deps.jobs.load();
       const result = await analyze({
         buildId: input.buildId,
         requested: input.requested,

@@ -7,6 +7,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { matchPattern, substitute, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
 import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
+import { jobEnvironment } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import { LaunchError, type Launcher } from '../src/launchers/launcher.js';
 import { tailOfFile } from '../src/launchers/process.js';
@@ -45,7 +46,7 @@ export interface TaskRun {
 }
 
 /** Variables Strata sets itself; a job's config may not override them. */
-const RESERVED_ENV = ['STRATA_JOB_CONFIG', 'STRATA_JOB_CONFIG_FILE', 'STRATA_PARTITIONS', 'STRATA_MANIFEST_FILE', 'STRATA_WAREHOUSE', 'STRATA_BUILD_ID', 'STRATA_TASK_ID'];
+const RESERVED_ENV = ['STRATA_DEPLOYMENT_ID', 'STRATA_COMMIT', 'STRATA_JOB_CONFIG', 'STRATA_JOB_CONFIG_FILE', 'STRATA_PARTITIONS', 'STRATA_MANIFEST_FILE', 'STRATA_WAREHOUSE', 'STRATA_BUILD_ID', 'STRATA_TASK_ID'];
 
 /** Larger JobConfigs are passed only as STRATA_JOB_CONFIG_FILE. */
 const MAX_INLINE_CONFIG = 100 * 1024;
@@ -78,7 +79,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         throw strataFailure('config_invalid', message);
       };
       if (!task) return reject(`build ${ref.buildId} has no task ${ref.taskId}`);
-      const job = deps.jobs.load().jobs.get(task.job);
+      const job = (await deps.jobs.load()).jobs.get(task.job);
       if (!job) return reject(`job ${task.job} no longer exists (or its job.yaml is invalid) in ${deps.jobs.dir}`);
 
       let bindings: Record<string, string> | undefined;
@@ -101,7 +102,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         team: job.team,
         cwd: job.dir,
         argv,
-        env: { ...job.manifest.runtime_env, ...task.config.env },
+        env: { ...jobEnvironment(job, deps.taskEnv()), ...task.config.env },
         config: task.config,
         retries: job.manifest.retries,
         ...(job.manifest.timeout_seconds ? { timeoutSeconds: job.manifest.timeout_seconds } : {}),

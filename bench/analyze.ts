@@ -50,7 +50,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       for (let r = 0; r < REPEATS; r++) {
         const start = performance.now();
         // As activities/plan.ts's analyzeGraph calls it, minus storing the plan (timed apart below).
-        const { jobs: defs, problems } = jobs.load();
+        const { jobs: defs, problems } = jobs.loadFolder();
         const result = await analyze({
           buildId: `bench-${size}-${r}`,
           requested,

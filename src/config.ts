@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -29,10 +30,53 @@ const EnvSchema = z.object({
   /** How long a stopping worker lets running tasks finish before killing them. */
   STRATA_SHUTDOWN_GRACE_SECONDS: seconds.default(120),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  /** How deployments become runnable: `local` (a prepared workspace), `buildah` or `kaniko` (an image too). */
+  STRATA_BUILDER: z.enum(['local', 'buildah', 'kaniko']).default('local'),
+  /** Where image builders push: `host[:port]/prefix`; images are `<registry>/<team>/<job>:<commit>`. */
+  STRATA_REGISTRY: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, 'must be host[:port][/path]').optional(),
+  /** Plain HTTP to the registry (a loopback registry without TLS). */
+  STRATA_REGISTRY_INSECURE: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
+  /** JSON object: the base image of each built-in job type, e.g. {"python":"python:3.11-slim"}. */
+  STRATA_BASE_IMAGES: z
+    .string()
+    .default('{}')
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"python":"python:3.11-slim"}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string(), z.string().min(1))),
+  /** How often a deploy step that failed for a platform reason (registry down, git unreachable) is tried. */
+  STRATA_DEPLOY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
+  STRATA_KANIKO_MODE: z.enum(['kubernetes', 'local']).default('kubernetes'),
+  STRATA_KANIKO_NAMESPACE: z.string().min(1).default('strata'),
+  STRATA_KANIKO_IMAGE: z.string().min(1).default('gcr.io/kaniko-project/executor:v1.23.2'),
+  /** Failure notifications: an SMTP server (smtp://host:port), its sender, the administrators, a webhook. */
+  STRATA_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  STRATA_SMTP_FROM: z.string().min(1).default('strata@localhost'),
+  STRATA_ADMIN_EMAILS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((e) => e.trim()).filter(Boolean))
+    .pipe(z.array(z.email())),
+  STRATA_WEBHOOK_URL: z.url().optional(),
   /** The CLI's API (default: this machine's `npm start`) and token (default: its admin token file). */
   STRATA_API: z.url().optional().or(z.literal('').transform(() => undefined)),
   STRATA_TOKEN: z.string().optional().transform((v) => v || undefined),
 });
+
+/** Base images of the built-in job types when STRATA_BASE_IMAGES does not say. */
+const DEFAULT_BASE_IMAGES: Record<string, string> = {
+  python: 'docker.io/library/python:3.11-slim',
+  node: 'docker.io/library/node:20-slim',
+  shell: 'docker.io/library/debian:bookworm-slim',
+};
+
+/** Strata's own version, as deployments record it (`deployed_by_racetrack_version` in templates). */
+export const strataVersion = (JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
 export type StrataConfig = ReturnType<typeof loadConfig>;
 
@@ -66,6 +110,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     cli: { api: e.STRATA_API ?? `http://${e.STRATA_HOST}:${e.STRATA_PORT}`, token: e.STRATA_TOKEN },
     taskQueue: e.STRATA_TASK_QUEUE,
+    deploy: {
+      builder: e.STRATA_BUILDER,
+      attempts: e.STRATA_DEPLOY_ATTEMPTS,
+      registry: e.STRATA_REGISTRY,
+      registryInsecure: e.STRATA_REGISTRY_INSECURE,
+      baseImages: { ...DEFAULT_BASE_IMAGES, ...e.STRATA_BASE_IMAGES },
+      kaniko: { mode: e.STRATA_KANIKO_MODE, namespace: e.STRATA_KANIKO_NAMESPACE, image: e.STRATA_KANIKO_IMAGE },
+      pluginsDir: path.join(dataDir, 'plugins'),
+      mirrorsDir: path.join(dataDir, 'git'),
+      deploymentsDir: path.join(dataDir, 'deployments'),
+      imagesDir: path.join(dataDir, 'images'),
+    },
+    notifications: {
+      smtp: e.STRATA_SMTP_URL ? { url: e.STRATA_SMTP_URL, from: e.STRATA_SMTP_FROM } : undefined,
+      adminEmails: e.STRATA_ADMIN_EMAILS,
+      webhookUrl: e.STRATA_WEBHOOK_URL,
+    },
     maxTasks: e.STRATA_MAX_TASKS,
     buildConcurrency: e.STRATA_BUILD_CONCURRENCY,
     heartbeatEventSeconds: e.STRATA_HEARTBEAT_EVENT_SECONDS,

@@ -39,6 +39,7 @@ export const Failures = {
   storage_failed: { kind: 'platform', http: 503, summary: 'the store could not be read or written' },
   temporal_unavailable: { kind: 'platform', http: 503, summary: 'Temporal is unreachable' },
   git_failed: { kind: 'platform', http: 503, summary: 'the repository could not be fetched' },
+  install_failed: { kind: 'platform', http: 503, summary: 'an installer (venv, pip, npm) could not run' },
   image_build_failed: { kind: 'platform', http: 503, summary: 'the image could not be built or pushed' },
   notification_failed: { kind: 'platform', http: 503, summary: 'a notification could not be delivered' },
 } as const;

@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { apiDepsFor } from './api/deps.js';
 import { createApp } from './api/app.js';
 import { ensureAdminToken } from './api/auth.js';
 import { loadConfig } from './config.js';
@@ -27,7 +28,7 @@ const workers = await createWorkers(config, { connection: nativeConnection });
 const connection = await Connection.connect({ address });
 const client = new Client({ connection, namespace: config.temporal.namespace });
 const { created } = await ensureAdminToken(workers.store, config.adminTokenFile);
-const app = createApp({ client, store: workers.store, jobs: workers.jobs, taskQueue: config.taskQueue, buildConcurrency: config.buildConcurrency });
+const app = createApp(apiDepsFor(config, workers, client));
 const server: Server = await new Promise((resolve, reject) => {
   const s = app.listen(config.apiPort, config.apiHost, () => resolve(s));
   s.once('error', reject);

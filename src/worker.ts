@@ -5,10 +5,15 @@
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createDeployActivities } from '../activities/deploy.js';
+import { createNotificationActivities } from '../activities/notifications.js';
 import { createPlanActivities } from '../activities/plan.js';
 import { createTaskActivities } from '../activities/tasks.js';
-import { loadConfig, type StrataConfig } from './config.js';
+import { buildsQueue } from '../workflows/deployJob.messages.js';
+import { imageBuilderFor } from './builders/select.js';
+import { loadConfig, strataVersion, type StrataConfig } from './config.js';
 import { JobRepository, resolveJobsDir } from './jobs/repository.js';
+import { JobTypeRegistry } from './jobtypes/registry.js';
 import { ProcessLauncher } from './launchers/process.js';
 import { SqliteStore } from './store/sqlite.js';
 import { installQuietLogger } from './temporal/logger.js';
@@ -17,8 +22,8 @@ import type { Store } from './store/store.js';
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /** The environment every task and config command starts from: enough to find programs, nothing secret. */
-export function baseTaskEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const keep = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL'];
+export function baseTaskEnv(env: NodeJS.ProcessEnv = process.env, extra: string[] = []): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL', ...extra];
   return Object.fromEntries(keep.flatMap((k) => (env[k] !== undefined ? [[k, env[k]!]] : [])));
 }
 
@@ -26,6 +31,7 @@ export interface StrataWorkers {
   store: Store;
   jobsDir: string;
   jobs: JobRepository;
+  jobTypes: JobTypeRegistry;
   /** Runs until shutdown() is called (or a worker fails). */
   run(): Promise<void>;
   shutdown(): void;
@@ -38,8 +44,8 @@ export async function createWorkers(
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
   const store = options.store ?? new SqliteStore(config.databaseFile);
   const jobsDir = await resolveJobsDir(config.jobsSource, config.dataDir);
-  const jobs = new JobRepository(jobsDir);
-  const { problems } = jobs.load();
+  const jobs = new JobRepository(jobsDir, store.deployments);
+  const { problems } = jobs.loadFolder();
   for (const problem of problems) console.warn(`[strata] skipping an invalid job: ${problem}`);
   const taskEnv = () => baseTaskEnv();
 
@@ -55,6 +61,23 @@ export async function createWorkers(
     heartbeatEventSeconds: config.heartbeatEventSeconds,
     heartbeatMs: options.heartbeatMs,
   });
+  const jobTypes = new JobTypeRegistry(config.deploy.pluginsDir);
+  const imageBuilder = imageBuilderFor(config);
+  const deploy = createDeployActivities({
+    store,
+    jobTypes,
+    mirrorsDir: config.deploy.mirrorsDir,
+    deploymentsDir: config.deploy.deploymentsDir,
+    ...(imageBuilder ? { imageBuilder } : {}),
+    builderName: config.deploy.builder,
+    ...(config.deploy.registry ? { registry: config.deploy.registry } : {}),
+    baseImages: config.deploy.baseImages,
+    strataVersion,
+    installEnv: () => baseTaskEnv({ ...process.env }, ['PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL', 'PIP_TRUSTED_HOST', 'PIP_CERT', 'NPM_CONFIG_REGISTRY', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy', 'SSL_CERT_FILE']),
+    notifications: { adminEmails: config.notifications.adminEmails, emailEnabled: config.notifications.smtp !== undefined, ...(config.notifications.webhookUrl ? { webhookUrl: config.notifications.webhookUrl } : {}) },
+  });
+  const { buildImage, ...deploySteps } = deploy;
+  const notifications = createNotificationActivities({ ...(config.notifications.smtp ? { smtp: config.notifications.smtp } : {}) });
   const identity = `strata@${os.hostname()}:${process.pid}`;
   const shutdownGraceTime = `${config.shutdownGraceSeconds}s`;
 
@@ -65,7 +88,7 @@ export async function createWorkers(
     identity,
     ...(options.bundle ? { workflowBundle: options.bundle } : { workflowsPath }),
     // validate_config and calculate_metadata run as local activities of jobExec.
-    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata },
+    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications },
     shutdownGraceTime,
   });
   const launcher = await Worker.create({
@@ -77,21 +100,32 @@ export async function createWorkers(
     maxConcurrentActivityTaskExecutions: config.maxTasks,
     shutdownGraceTime,
   });
+  // Image builds are heavy (a full copy of each layer with vfs storage): a few at a time per worker.
+  const builds = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: buildsQueue(config.taskQueue),
+    identity,
+    activities: { buildImage },
+    maxConcurrentActivityTaskExecutions: 2,
+    shutdownGraceTime,
+  });
 
   return {
     store,
     jobsDir,
     jobs,
+    jobTypes,
     async run() {
       try {
-        await Promise.all([main.run(), launcher.run()]);
+        await Promise.all([main.run(), launcher.run(), builds.run()]);
       } finally {
         if (!options.store) await store.close();
         if (!options.connection) await connection.close();
       }
     },
     shutdown() {
-      for (const w of [main, launcher]) if (w.getState() === 'RUNNING') w.shutdown();
+      for (const w of [main, launcher, builds]) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import request from 'supertest';
+import { apiDepsFor } from '../src/api/deps.js';
 import { apiRoutes } from '../src/api/app.js';
 import { makeJobsRepo, TASK_SCRIPT, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
@@ -344,7 +345,7 @@ test('GET /openapi.json describes every route, generated from the zod schemas', 
 
 /** Every route the API serves, as [method, path]. */
 function routeTable(): [string, string][] {
-  return apiRoutes({ client: stack.env.client, store: stack.store, jobs: stack.workers.jobs, taskQueue: 'unused', buildConcurrency: 1 }).map((r) => [r.method, r.path]);
+  return apiRoutes(apiDepsFor(stack.config, stack.workers, stack.env.client)).map((r) => [r.method, r.path]);
 }
 
 describe('access to every route', () => {
@@ -363,16 +364,37 @@ describe('access to every route', () => {
     'post /api/v1/builds/:id/cancel': { kind: 'own' },
     'get /api/v1/partitions': { kind: 'any' },
     'get /api/v1/jobs': { kind: 'any' },
+    'post /api/v1/deployments': { kind: 'own', body: { team: 'alpha', job: 'raw', repo: 'file:///nowhere' } },
+    'get /api/v1/deployments/:id': { kind: 'own' },
+    'get /api/v1/teams/:team/jobs/:job/deployments': { kind: 'own' },
+    'get /api/v1/jobtypes': { kind: 'any' },
+    'post /api/v1/plugins': { kind: 'admin' },
     'post /api/v1/tokens': { kind: 'admin', body: { team: 'delta' } },
     'get /api/v1/tokens': { kind: 'admin' },
     'delete /api/v1/tokens/:id': { kind: 'admin' },
   };
   let alphaBuild: string;
+  const alphaDeployment = 'dep-20261123-0000aaaa';
   beforeAll(async () => {
     alphaBuild = (await request(api.app).get('/api/v1/builds?limit=1').set(as(alpha))).body.builds[0].buildId;
+    await stack.store.deployments.create({
+      id: alphaDeployment,
+      workflowId: `deploy/alpha/raw/${alphaDeployment}`,
+      team: 'alpha',
+      job: 'raw',
+      repo: 'file:///nowhere',
+      folder: 'raw',
+      requested: {},
+      status: 'failed',
+      builder: 'local',
+      logFile: '/nonexistent/deploy.log',
+      deployedBy: 'test',
+      createdAtMs: Date.now(),
+    });
   });
   const call = (method: string, path: string, headers: Record<string, string>) => {
-    const url = path.replace(':id', path.includes('tokens') ? 'tok-000000000000' : alphaBuild);
+    const id = path.includes('tokens') ? 'tok-000000000000' : path.includes('deployments') ? alphaDeployment : alphaBuild;
+    const url = path.replace(':id', id).replace(':team', 'alpha').replace(':job', 'raw');
     const entry = access[`${method} ${path}`]!;
     const req = request(api.app)[method as 'get'](url).set(headers);
     return entry.body ? req.send(entry.body) : req;

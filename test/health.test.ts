@@ -1,6 +1,7 @@
 /** GET /api/v1/health: 200 when Temporal, the store and a worker are there, 503 naming what is missing. */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { apiDepsFor } from '../src/api/deps.js';
 import { createApp } from '../src/api/app.js';
 import { makeJobsRepo } from './helpers/jobs.js';
 import { startStack, startTemporal, type Stack } from './helpers/stack.js';
@@ -28,7 +29,7 @@ interface Body {
 
 async function get(taskQueue: string, path: string) {
   server?.close();
-  const app = createApp({ client: env.client, store: stack.store, jobs: stack.workers.jobs, taskQueue, buildConcurrency: 8 });
+  const app = createApp(apiDepsFor(stack.config, stack.workers, env.client, { taskQueue }));
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server!.once('listening', resolve));
   const { port } = server.address() as AddressInfo;

@@ -11,13 +11,13 @@ test('a git URL is cloned, then updated to the remote head', async () => {
   const data = tempDir('gitdata');
   const dir = await resolveJobsDir(`file://${origin}`, data);
   expect(dir).toBe(path.join(data, 'jobs-repo'));
-  expect([...new JobRepository(dir).load().jobs.keys()]).toEqual(['first']);
+  expect([...new JobRepository(dir).loadFolder().jobs.keys()]).toEqual(['first']);
 
   fs.mkdirSync(path.join(origin, 'second'));
   fs.writeFileSync(path.join(origin, 'second', 'job.yaml'), 'name: second\nteam: t\noutputs: ["b/d={d}"]\nexec: ["true"]\n');
   await simpleGit(origin).add('.').commit('second job');
   await resolveJobsDir(`file://${origin}`, data);
-  expect([...new JobRepository(dir).load().jobs.keys()]).toEqual(['first', 'second']);
+  expect([...new JobRepository(dir).loadFolder().jobs.keys()]).toEqual(['first', 'second']);
 });
 
 test('a folder is used as it is; anything else is refused naming the value', async () => {
@@ -28,7 +28,7 @@ test('a folder is used as it is; anything else is refused naming the value', asy
 
 test('invalid and duplicate jobs are reported, the valid ones still load', async () => {
   const dir = await makeJobsRepo({ good: { outputs: ['a/d={d}'], exec: ['true'] } }, { 'broken/job.yaml': 'name: broken\nteam: t\n', 'copy/job.yaml': 'name: good\nteam: t\noutputs: ["c/d={d}"]\nexec: ["true"]\n' });
-  const { jobs, problems } = new JobRepository(dir).load();
+  const { jobs, problems } = new JobRepository(dir).loadFolder();
   expect([...jobs.keys()]).toEqual(['good']);
   expect(problems).toEqual([
     expect.stringMatching(/broken\/job\.yaml: outputs: /),

@@ -1,3 +1,4 @@
 // The workflows a Strata worker runs; Temporal bundles this file and what it imports.
 export { graphBuild } from './graphBuild.js';
 export { jobExec } from './jobExec.js';
+export { deployJob } from './deployJob.js';

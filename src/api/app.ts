@@ -10,12 +10,16 @@ import { authenticator } from './auth.js';
 import { buildRoutes } from './builds.js';
 import { catalogRoutes } from './catalog.js';
 import type { ApiDeps } from './deps.js';
+import { deploymentRoutes } from './deployments.js';
 import { defineRoute, mountRoute, openApiDocument, type Route } from './route.js';
 import { tokenRoutes } from './tokens.js';
 
 export type { ApiDeps } from './deps.js';
 
 export const API_VERSION = '1.0.0';
+
+/** The largest plugin bundle POST /api/v1/plugins accepts. */
+const MAX_PLUGIN_MB = 64;
 
 export function sendError(res: Response, status: number, code: string, message: string, details: Record<string, unknown> = {}) {
   res.status(status).json({ error: { code, message, details } });
@@ -85,6 +89,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     }),
     ...buildRoutes(deps),
     ...catalogRoutes(deps),
+    ...deploymentRoutes(deps),
     ...tokenRoutes(deps),
   ];
   const document = openApiDocument(routes, { title: 'Strata API', version: API_VERSION });
@@ -96,6 +101,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(express.json({ limit: '1mb' }));
+  app.use(express.raw({ type: ['application/zip', 'application/x-zip-compressed'], limit: `${MAX_PLUGIN_MB}mb` }));
   const router = express.Router();
   const authenticate = authenticator(deps.store);
   for (const route of apiRoutes(deps)) mountRoute(router, route, authenticate);
@@ -112,7 +118,8 @@ export function createApp(deps: ApiDeps): express.Express {
     if (status && status >= 400 && status < 500) {
       const type = (err as { type?: string }).type;
       if (type === 'entity.parse.failed') return sendError(res, 400, 'invalid_request', `body: not valid JSON: ${(err as Error).message}`);
-      if (type === 'entity.too.large') return sendError(res, 413, 'payload_too_large', 'body: larger than the 1 MB this API accepts');
+      if (type === 'entity.too.large')
+        return sendError(res, 413, 'payload_too_large', `body: larger than this API accepts (1 MB of JSON, ${MAX_PLUGIN_MB} MB for a plugin ZIP)`);
       return sendError(res, status, 'invalid_request', (err as Error).message);
     }
     if (isUnavailable(err)) return sendError(res, 503, 'temporal_unavailable', 'Temporal is unreachable; try again shortly');

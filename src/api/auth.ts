@@ -13,6 +13,8 @@ import type { Access } from './route.js';
 /** Who is calling: a team, or an administrator (no team). */
 export interface Principal {
   tokenId: string;
+  /** The token's name, as records of who did what show it. */
+  tokenName: string;
   team?: string;
 }
 
@@ -59,7 +61,7 @@ export function authenticator(store: Store) {
     if (!match) throw new StrataError('unauthenticated', 'the Authorization header must be "Bearer <token>"');
     const record = await store.findToken(hashToken(match[1]!));
     if (!record) throw new StrataError('unauthenticated', 'unknown or revoked token');
-    const principal: Principal = { tokenId: record.id, ...(record.team !== undefined ? { team: record.team } : {}) };
+    const principal: Principal = { tokenId: record.id, tokenName: record.name, ...(record.team !== undefined ? { team: record.team } : {}) };
     if (access === 'admin' && !isAdmin(principal))
       throw new StrataError('forbidden', `only an administrator may do this; the token acts for team "${principal.team}"`);
     return principal;

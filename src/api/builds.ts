@@ -273,7 +273,7 @@ async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions
   const catalog = await deps.store.getPartitions(partitions);
   const notLive = partitions.filter((ref) => catalog.get(ref)?.status !== 'live');
   if (notLive.length === 0) return;
-  const { jobs, problems } = deps.jobs.load();
+  const { jobs, problems } = await deps.jobs.load();
   const producersOf = indexProducers(jobs);
   const noProducer: string[] = [];
   const foreign: { partition: string; job: string; team: string }[] = [];

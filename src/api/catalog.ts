@@ -80,7 +80,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
         if (query.team !== undefined && !isAdmin(principal) && query.team !== principal.team)
           throw new StrataError('forbidden', `team "${principal.team}" may not list the jobs of team "${query.team}"`);
         const team = principal.team ?? query.team;
-        const { jobs, problems } = deps.jobs.load();
+        const { jobs, problems } = await deps.jobs.load();
         const views: JobView[] = [...jobs.values()]
           .filter((job) => team === undefined || job.team === team)
           .map(({ name, team, manifest: m }) => ({

@@ -42,6 +42,8 @@ export interface Route<P extends Schema | undefined = Schema | undefined, Q exte
   params?: P;
   query?: Q;
   body?: B;
+  /** The request body's media type: application/json unless said otherwise. */
+  bodyContentType?: string;
   /** The 2xx responses; the smallest status is what a handler's return value is sent with. */
   responses: Record<number, ResponseSpec>;
   /** Client errors this route can answer besides 400 (and 401/403 when it needs a token). */
@@ -160,7 +162,16 @@ export function openApiDocument(routes: Route[], info: { title: string; version:
         operationId: `${route.method}${path.replace(/\/api\/v1/, '').replace(/[{}]/g, '').replace(/(^|[/_-])(\w)/g, (_m, _s, c: string) => c.toUpperCase())}`,
         ...(route.access === 'public' ? { security: [] } : {}),
         ...(parameters.length ? { parameters } : {}),
-        ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } } : {}),
+        ...(route.body
+          ? {
+              requestBody: {
+                required: true,
+                content: route.bodyContentType
+                  ? { [route.bodyContentType]: { schema: { type: 'string', contentMediaType: route.bodyContentType } } }
+                  : { 'application/json': { schema: jsonSchema(route.body, 'input') } },
+              },
+            }
+          : {}),
         responses,
       },
     };

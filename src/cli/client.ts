@@ -38,6 +38,12 @@ export class ApiClient {
     return this.request<T>('POST', path, body);
   }
 
+  /** POSTs a file as it is (a plugin ZIP). */
+  async upload<T>(path: string, body: Buffer, contentType: string): Promise<T> {
+    const res = await this.fetch(path, { method: 'POST', headers: { ...this.auth(), 'Content-Type': contentType }, body });
+    return (await res.json()) as T;
+  }
+
   delete(path: string): Promise<void> {
     return this.request<void>('DELETE', path);
   }

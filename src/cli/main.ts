@@ -10,6 +10,7 @@ import type { JobView, PartitionView } from '../api/catalog.js';
 import { loadConfig } from '../config.js';
 import { FINISHED_BUILD_STATUSES } from '../store/store.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
+import { deploy, plugin } from './deploy.js';
 import { describeBuild, describeEvent, formatTable, progressLine, type BuildEventView } from './format.js';
 
 const USAGE = `strata: build data partitions and inspect builds through the Strata API
@@ -20,6 +21,13 @@ Usage:
   strata events <build> [--follow]                         a build's events; --follow streams them until it ends
   strata jobs                                              the jobs you can run
   strata partitions [prefix] [--limit N]                   the partition catalog
+  strata deploy --team T --job J --repo URL [--commit C | --branch B] [--folder F] [--wait]
+                                                           deploy a job from git (--repo . for this checkout)
+  strata plugin bundle <dir> [--out DIR]                   make a job-type plugin ZIP (honours .racetrackignore)
+  strata plugin render <dir> --manifest job.yaml [--git-version X]
+                                                           print the Dockerfile a plugin renders for a job
+  strata plugin install <zip>                              install a plugin (administrators)
+  strata plugin list                                       job types and their versions
   strata token create (--team T | --admin) [--name N]      issue an API token (administrators)
   strata token list                                        list tokens (administrators)
   strata token revoke <token-id>                           revoke a token (administrators)
@@ -30,7 +38,7 @@ Options:
   --json         machine-readable output
   -h, --help     this help
 
-Exit codes: 0 success, 1 the build failed or was cancelled, 2 a usage error or a request the API refused,
+Exit codes: 0 success, 1 the build or deployment failed or was cancelled, 2 a usage error or a request the API refused,
 3 the API is unreachable or failed.`;
 
 const options = {
@@ -45,6 +53,14 @@ const options = {
   team: { type: 'string' },
   admin: { type: 'boolean', default: false },
   name: { type: 'string' },
+  job: { type: 'string' },
+  repo: { type: 'string' },
+  commit: { type: 'string' },
+  branch: { type: 'string' },
+  folder: { type: 'string' },
+  manifest: { type: 'string' },
+  'git-version': { type: 'string' },
+  out: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 const positiveInt = (flag: string) =>
@@ -67,6 +83,14 @@ const FlagsSchema = z.object({
   team: z.string().min(1).optional(),
   admin: z.boolean(),
   name: z.string().min(1).optional(),
+  job: z.string().min(1).optional(),
+  repo: z.string().min(1).optional(),
+  commit: z.string().min(1).optional(),
+  branch: z.string().min(1).optional(),
+  folder: z.string().min(1).optional(),
+  manifest: z.string().min(1).optional(),
+  'git-version': z.string().min(1).optional(),
+  out: z.string().min(1).optional(),
 });
 type Flags = z.infer<typeof FlagsSchema>;
 
@@ -267,7 +291,7 @@ async function token(api: ApiClient, args: string[], flags: Flags): Promise<numb
   usage(`strata token needs create, list or revoke${action ? `, not "${action}"` : ''}`);
 }
 
-const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token };
+const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, plugin };
 
 async function main(argv: string[]): Promise<number> {
   const { command, args, flags } = parseCommandLine(argv);

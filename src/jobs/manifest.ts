@@ -8,12 +8,40 @@ import { PatternError, parsePattern, varsIn, type PartitionPattern } from '../en
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 const envMap = z.record(envName, z.string());
+
+/**
+ * Values that job-type templates write into a Dockerfile (ENV "…", LABEL, RUN, CMD '…'). A quote, a
+ * backslash, a `$` or a line break there would end the string and inject instructions, so they are refused.
+ */
+export function dockerfileValueProblem(value: string): string | undefined {
+  const bad = /["'`$\\]|[\0-\x1f\x7f]/.exec(value);
+  if (!bad) return undefined;
+  const shown = JSON.stringify(bad[0]);
+  return `contains ${shown}, which would inject into the job's Dockerfile; quotes, backslashes, "$" and control characters are refused`;
+}
+
+const dockerfileSafe = z.string().superRefine((value, ctx) => {
+  const problem = dockerfileValueProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** Every string inside a JSON value, with its path. */
+function* stringsIn(value: unknown, path: (string | number)[] = []): Generator<[(string | number)[], string]> {
+  if (typeof value === 'string') yield [path, value];
+  else if (Array.isArray(value)) for (const [i, v] of value.entries()) yield* stringsIn(v, [...path, i]);
+  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) {
+    yield [[...path, k], k];
+    yield* stringsIn(v, [...path, k]);
+  }
+}
 const pattern = z.string().min(1);
 
 const InputSchema = z.union([
   pattern,
   z.strictObject({ partition: pattern, dep_type: z.enum(['materialize', 'query']).default('materialize') }),
 ]);
+
+const jobTypeRef = z.string().regex(/^[a-z0-9][a-z0-9_-]*:[A-Za-z0-9._-]+$/, 'must be "name:version", e.g. "python:1" or "shell:latest"');
 
 /** A team's name, as job.yaml, tokens and the API spell it. */
 export const TeamNameSchema = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, at most 63 characters');
@@ -25,21 +53,20 @@ export const JobManifestSchema = z
       .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, at most 63 characters'),
     team: TeamNameSchema,
     owner_email: z.union([z.email(), z.array(z.email())]).optional(),
-    jobtype: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9_-]*:[A-Za-z0-9._-]+$/, 'must be "name:version", e.g. "python:1" or "shell:latest"')
-      .optional(),
+    jobtype: jobTypeRef.optional(),
+    /** Racetrack's deprecated name of `jobtype`: accepted, with a warning. */
+    lang: jobTypeRef.optional(),
     jobtype_extra: z.record(z.string(), z.unknown()).optional(),
-    build_env: envMap.optional(),
+    build_env: z.record(envName, dockerfileSafe).optional(),
     runtime_env: envMap.optional(),
     secret_build_env_file: z.string().optional(),
     secret_runtime_env_file: z.string().optional(),
-    system_dependencies: z.array(z.string()).optional(),
+    system_dependencies: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+:=~_-]*$/, 'must be a package name (letters, digits and . + : = ~ _ -)')).optional(),
     git: z
       .strictObject({ remote: z.string().min(1), branch: z.string().optional(), directory: z.string().optional() })
       .optional(),
-    version: z.union([z.string(), z.number()]).transform(String).optional(),
-    labels: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+    version: z.union([z.string(), z.number()]).transform(String).pipe(z.string().regex(/^[A-Za-z0-9._+-]+$/, 'must be a version such as 1.2.0')).optional(),
+    labels: z.record(z.string().regex(/^[A-Za-z0-9._/-]+$/, 'must be a label name'), z.union([z.string(), z.number(), z.boolean()]).transform(String).pipe(dockerfileSafe)).optional(),
     resources: z
       .strictObject({
         memory_min: z.string().optional(),
@@ -64,6 +91,10 @@ export const JobManifestSchema = z
     concurrency: z.number().int().positive().optional(),
   })
   .superRefine((m, ctx) => {
+    for (const [path, value] of stringsIn(m.jobtype_extra ?? {})) {
+      const problem = dockerfileValueProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['jobtype_extra', ...path], message: problem });
+    }
     const outputVars = new Set<string>();
     m.outputs.forEach((source, i) => {
       try {
@@ -132,6 +163,19 @@ export interface JobDefinition {
   outputs: PartitionPattern[];
   inputs: { pattern: PartitionPattern; depType: 'materialize' | 'query' }[];
   vars: Record<string, RegExp>;
+  /** Where the job comes from when it is deployed (absent for a job of the development folder). */
+  deployment?: { id: string; commit: string; /** Folders to put first on PATH: the virtualenv's and node_modules' bin. */ pathPrefix: string[] };
+}
+
+/** The environment a job's commands get on top of the base one: its runtime_env, and its deployment's tools first on PATH. */
+export function jobEnvironment(job: JobDefinition, base: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = { ...job.manifest.runtime_env };
+  if (job.deployment) {
+    env.STRATA_DEPLOYMENT_ID = job.deployment.id;
+    env.STRATA_COMMIT = job.deployment.commit;
+    if (job.deployment.pathPrefix.length > 0) env.PATH = [...job.deployment.pathPrefix, base.PATH ?? '/usr/bin:/bin'].join(':');
+  }
+  return env;
 }
 
 export function toJobDefinition(manifest: JobManifest, dir: string): JobDefinition {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { DeploymentStore } from '../store/deployments.js';
 import { JobManifestSchema, describeIssues, toJobDefinition, type JobDefinition } from './manifest.js';
 
 export interface JobSet {
@@ -29,13 +30,32 @@ export function parseJobManifest(file: string, text: string, dir = path.dirname(
   return toJobDefinition(parsed.data, dir);
 }
 
-/** Reads every job of a folder, re-reading only the job.yaml files that changed since the last call. */
+/**
+ * The jobs builds can run: each job's current deployment, and the jobs of the development folder
+ * (STRATA_JOBS) that have no deployment. A deployed job always runs from its deployment's workspace,
+ * never from a folder. Folder jobs are re-read only when their job.yaml changed since the last call.
+ */
 export class JobRepository {
   private cache = new Map<string, { stamp: string; job?: JobDefinition; problem?: string }>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly deployments?: DeploymentStore,
+  ) {}
 
-  load(): JobSet {
+  async load(): Promise<JobSet> {
+    const { jobs, problems } = this.loadFolder();
+    for (const d of (await this.deployments?.current()) ?? []) {
+      if (!d.manifest || !d.workspace || !d.commit) continue;
+      const venv = path.join(path.dirname(d.workspace), 'venv');
+      const pathPrefix = [path.join(venv, 'bin'), path.join(d.workspace, 'node_modules', '.bin')].filter((p) => fs.existsSync(p));
+      jobs.set(d.job, { ...toJobDefinition(d.manifest, d.workspace), deployment: { id: d.id, commit: d.commit, pathPrefix } });
+    }
+    return { jobs, problems };
+  }
+
+  /** The jobs of the development folder alone. */
+  loadFolder(): JobSet {
     const jobs = new Map<string, JobDefinition>();
     const problems: string[] = [];
     const seen = new Set<string>();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { JobStatus, type BuildEvent, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { buildWorkflowId } from '../engine/ids.js';
+import { SqliteDeployments } from './sqliteDeployments.js';
 import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
 
 const SCHEMA = `
@@ -73,6 +74,7 @@ const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 /** The embedded store: one SQLite file in WAL mode, shared safely by the processes of one machine. */
 export class SqliteStore implements Store {
   private db: Database.Database;
+  readonly deployments: SqliteDeployments;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -85,6 +87,7 @@ export class SqliteStore implements Store {
     const buildColumns = this.db.prepare(`SELECT name FROM pragma_table_info('builds')`).pluck().all() as string[];
     if (buildColumns.length > 0 && !buildColumns.includes('team')) this.db.exec(`ALTER TABLE builds ADD COLUMN team TEXT`);
     this.db.exec(SCHEMA);
+    this.deployments = new SqliteDeployments(this.db);
   }
 
   async appendEvents(events: NewBuildEvent[]): Promise<void> {

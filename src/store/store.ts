@@ -16,6 +16,7 @@ import type {
   PartitionRef,
   PartitionStatus,
 } from '../generated/databuild.js';
+import type { DeploymentStore } from './deployments.js';
 
 /** The statuses a build never leaves. */
 export const FINISHED_BUILD_STATUSES: readonly BuildRequestStatus[] = ['completed', 'failed', 'cancelled'];
@@ -130,6 +131,8 @@ export interface Store {
   listTokens(): Promise<TokenRecord[]>;
   /** False when no token has that id. */
   revokeToken(id: string): Promise<boolean>;
+
+  readonly deployments: DeploymentStore;
 
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { apiDepsFor } from '../../src/api/deps.js';
 import { createApp } from '../../src/api/app.js';
 import { ensureAdminToken, issueToken } from '../../src/api/auth.js';
 import type { Stack } from './stack.js';
@@ -18,13 +19,7 @@ export interface TestApi {
 }
 
 export async function startApi(stack: Stack): Promise<TestApi> {
-  const app = createApp({
-    client: stack.env.client,
-    store: stack.store,
-    jobs: stack.workers.jobs,
-    taskQueue: stack.config.taskQueue,
-    buildConcurrency: stack.config.buildConcurrency,
-  });
+  const app = createApp(apiDepsFor(stack.config, stack.workers, stack.env.client));
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -1,0 +1,215 @@
+/** /api/v1/deployments, a job's deployments, job types and plugins. */
+import crypto from 'node:crypto';
+import { z } from 'zod';
+import { StrataError } from '../errors.js';
+import { startDeployment, DeployRequestSchema } from '../client/deployments.js';
+import { TeamNameSchema } from '../jobs/manifest.js';
+import { DEPLOY_STEPS, DEPLOYMENT_STATUSES, type DeploymentEvent, type DeploymentRecord } from '../store/deployments.js';
+import { tailOfFile } from '../launchers/process.js';
+import { checkTeam, type Principal } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { defineRoute, QueryInt, type Route } from './route.js';
+
+const Timestamp = z.string().meta({ format: 'date-time' });
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+const JobName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'is not a job name');
+
+export const DeploymentSummarySchema = z.object({
+  deploymentId: z.string(),
+  workflowId: z.string(),
+  team: z.string(),
+  job: z.string(),
+  repo: z.string(),
+  folder: z.string(),
+  requested: z.object({ commit: z.string().optional(), branch: z.string().optional() }),
+  commit: z.string().nullable(),
+  status: z.enum(DEPLOYMENT_STATUSES),
+  current: z.boolean().meta({ description: "Whether builds run this deployment of the job (its newest successful one)" }),
+  builder: z.string(),
+  jobType: z.string().nullable().meta({ description: 'name:version of the job type used' }),
+  image: z.string().nullable(),
+  digest: z.string().nullable(),
+  workspace: z.string().nullable(),
+  deployedBy: z.string(),
+  createdAt: Timestamp,
+  finishedAt: Timestamp.nullable(),
+  failure: z.object({ kind: z.string(), type: z.string(), message: z.string() }).nullable(),
+});
+
+const StepSchema = z.object({
+  step: z.enum(DEPLOY_STEPS),
+  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
+  startedAt: Timestamp.nullable(),
+  endedAt: Timestamp.nullable(),
+  message: z.string().nullable(),
+  warnings: z.array(z.string()),
+});
+
+export const DeploymentDetailSchema = DeploymentSummarySchema.extend({
+  steps: z.array(StepSchema),
+  manifest: z.record(z.string(), z.unknown()).nullable(),
+  dockerfile: z.string().nullable().meta({ description: "The Dockerfile rendered from the job type's template" }),
+  log: z.string().meta({ description: 'The end of the deployment log (installers and image builder output)' }),
+});
+
+export type DeploymentSummary = z.infer<typeof DeploymentSummarySchema>;
+export type DeploymentDetail = z.infer<typeof DeploymentDetailSchema>;
+
+const summary = (d: DeploymentRecord): DeploymentSummary => ({
+  deploymentId: d.id,
+  workflowId: d.workflowId,
+  team: d.team,
+  job: d.job,
+  repo: d.repo,
+  folder: d.folder,
+  requested: d.requested,
+  commit: d.commit ?? null,
+  status: d.status,
+  current: d.current,
+  builder: d.builder,
+  jobType: d.jobType ? `${d.jobType}:${d.jobTypeVersion}` : null,
+  image: d.image ?? null,
+  digest: d.digest ?? null,
+  workspace: d.workspace ?? null,
+  deployedBy: d.deployedBy,
+  createdAt: iso(d.createdAtMs)!,
+  finishedAt: iso(d.finishedAtMs),
+  failure: d.failure ?? null,
+});
+
+/** Each step's state, from its events: what a progress display shows. */
+export function stepsOf(d: DeploymentRecord, events: DeploymentEvent[]): z.infer<typeof StepSchema>[] {
+  return DEPLOY_STEPS.map((step) => {
+    const mine = events.filter((e) => e.step === step);
+    const started = mine.find((e) => e.status === 'started');
+    const ended = mine.find((e) => e.status === 'succeeded' || e.status === 'failed');
+    const status = ended ? (ended.status as 'succeeded' | 'failed') : started ? (d.status === 'running' ? 'running' : 'failed') : d.status === 'running' ? 'pending' : 'skipped';
+    return {
+      step,
+      status,
+      startedAt: iso(started?.timestampMs),
+      endedAt: iso(ended?.timestampMs),
+      message: ended?.message ?? null,
+      warnings: mine.filter((e) => e.status === 'warning').map((e) => e.message ?? ''),
+    };
+  });
+}
+
+async function visibleDeployment(deps: ApiDeps, principal: Principal, id: string): Promise<DeploymentRecord> {
+  const deployment = await deps.store.deployments.get(id);
+  if (!deployment) throw new StrataError('not_found', `no deployment "${id}"`, { deploymentId: id });
+  checkTeam(principal, deployment.team, `deployment "${id}"`);
+  return deployment;
+}
+
+const JobTypeSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  ref: z.string().meta({ description: 'How job.yaml selects it: name:version' }),
+  builtin: z.boolean(),
+  plugin: z.object({ name: z.string(), version: z.string(), url: z.string().nullable(), category: z.string().nullable() }),
+  baseDockerfile: z.boolean(),
+});
+
+export function deploymentRoutes(deps: ApiDeps): Route[] {
+  const { store } = deps;
+  const jobTypeView = (t: ReturnType<ApiDeps['jobTypes']['list']>[number]): z.infer<typeof JobTypeSchema> => ({
+    name: t.name,
+    version: t.version,
+    ref: `${t.name}:${t.version}`,
+    builtin: t.builtin,
+    plugin: { name: t.plugin.name, version: t.plugin.version, url: t.plugin.url ?? null, category: t.plugin.category ?? null },
+    baseDockerfile: t.baseDockerfile !== undefined,
+  });
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/deployments',
+      summary: 'Deploy a job: fetch its folder at a commit (or the tip of a branch), install, render, build, record',
+      tag: 'deployments',
+      access: 'token',
+      body: DeployRequestSchema,
+      responses: { 202: { description: 'The deployment started', schema: z.object({ deploymentId: z.string(), workflowId: z.string() }) } },
+      async handler({ body, principal, res }) {
+        checkTeam(principal, body.team, `deploying a job of team "${body.team}"`);
+        const deploymentId = `dep-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${crypto.randomBytes(4).toString('hex')}`;
+        const started = await startDeployment(deps.client, store, body, {
+          deploymentId,
+          taskQueue: deps.taskQueue,
+          builder: deps.builder,
+          deploymentsDir: deps.deploymentsDir,
+          deployedBy: `${principal.tokenName} (${principal.tokenId})`,
+          attempts: deps.deployAttempts,
+        });
+        res.location(`/api/v1/deployments/${deploymentId}`);
+        return started;
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/deployments/:id',
+      summary: 'A deployment with step-by-step progress, the rendered Dockerfile and the end of its log',
+      tag: 'deployments',
+      access: 'token',
+      params: z.strictObject({ id: z.string().regex(/^dep-[a-z0-9-]{1,64}$/, 'is not a deployment id') }),
+      query: z.strictObject({ logBytes: QueryInt(0, 1_000_000).default(64_000) }),
+      responses: { 200: { description: 'The deployment', schema: DeploymentDetailSchema } },
+      errors: [404],
+      async handler({ params, query, principal }): Promise<DeploymentDetail> {
+        const d = await visibleDeployment(deps, principal, params.id);
+        const events = await store.deployments.events(d.id);
+        return {
+          ...summary(d),
+          steps: stepsOf(d, events),
+          manifest: (d.manifest as Record<string, unknown> | undefined) ?? null,
+          dockerfile: d.dockerfile ?? null,
+          log: query.logBytes > 0 ? tailOfFile(d.logFile, query.logBytes) : '',
+        };
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/teams/:team/jobs/:job/deployments',
+      summary: "A job's deployments, newest first; the current one is marked",
+      tag: 'deployments',
+      access: 'token',
+      params: z.strictObject({ team: TeamNameSchema, job: JobName }),
+      query: z.strictObject({ status: z.enum(DEPLOYMENT_STATUSES).optional(), limit: QueryInt(1, 500).default(50) }),
+      responses: { 200: { description: 'Deployments of the job', schema: z.object({ deployments: z.array(DeploymentSummarySchema) }) } },
+      async handler({ params, query, principal }) {
+        checkTeam(principal, params.team, `the jobs of team "${params.team}"`);
+        const list = await store.deployments.list({ team: params.team, job: params.job, ...(query.status ? { status: query.status } : {}), limit: query.limit });
+        return { deployments: list.map(summary) };
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/jobtypes',
+      summary: 'Job types (built-in and installed plugins) with their versions',
+      tag: 'plugins',
+      access: 'token',
+      responses: { 200: { description: 'Every job type', schema: z.object({ jobTypes: z.array(JobTypeSchema) }) } },
+      async handler() {
+        return { jobTypes: deps.jobTypes.list().map(jobTypeView) };
+      },
+    }),
+
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/plugins',
+      summary: 'Install a job-type plugin from its ZIP bundle (strata plugin bundle); administrators only',
+      tag: 'plugins',
+      access: 'admin',
+      body: z.instanceof(Buffer, { message: 'must be a ZIP file sent as application/zip' }).refine((b) => b.length > 0, 'is empty'),
+      bodyContentType: 'application/zip',
+      responses: { 201: { description: 'The plugin was installed', schema: JobTypeSchema } },
+      errors: [409],
+      async handler({ body }) {
+        return jobTypeView(await deps.jobTypes.install(body));
+      },
+    }),
+  ];
+}

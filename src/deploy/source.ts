@@ -1,0 +1,59 @@
+/**
+ * What a deployment request names: a repository, a commit or branch, and the job's folder in it. Every
+ * value reaches git as an argument, so each is checked here, before anything runs: only the https, ssh
+ * and file transports, nothing that git could read as an option, no path leaving the repository.
+ * Pure module: the API, the CLI and workflows share these checks.
+ */
+import { z } from 'zod';
+
+/** scp-like ssh (`git@host:team/repo.git`) has no scheme; every other accepted URL has one of these. */
+const SCHEMES = ['https://', 'ssh://', 'file:///'];
+const SCP_LIKE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$/;
+
+/** Why a repository URL is refused, or undefined when it is acceptable. */
+export function repoUrlProblem(url: string): string | undefined {
+  if (url.startsWith('-')) return `"${url}" starts with "-", which git would read as an option`;
+  if (url.includes('::')) return `"${url}" uses a git remote helper transport (such as ext::), which could run commands`;
+  if (/[\s\0-\x1f\x7f]/.test(url)) return 'it contains whitespace or control characters';
+  if (SCP_LIKE.test(url)) return undefined;
+  if (!SCHEMES.some((s) => url.startsWith(s)))
+    return `"${url}" is not an https://, ssh://, git@host:path or file:/// URL`;
+  if (url.startsWith('file:///') && url.split('/').includes('..')) return `"${url}" contains ".."`;
+  try {
+    new URL(url);
+  } catch {
+    return `"${url}" is not a valid URL`;
+  }
+  return undefined;
+}
+
+/** Why a branch name is refused (git check-ref-format's rules, and no leading dash). */
+export function branchProblem(branch: string): string | undefined {
+  if (branch.startsWith('-')) return `"${branch}" starts with "-", which git would read as an option`;
+  if (!/^[A-Za-z0-9._/-]+$/.test(branch)) return `"${branch}" may contain only letters, digits, ".", "_", "/" and "-"`;
+  if (branch.includes('..') || branch.includes('//') || branch.startsWith('/') || branch.endsWith('/') || branch.endsWith('.lock') || branch.endsWith('.'))
+    return `"${branch}" is not a valid branch name`;
+  return undefined;
+}
+
+/** Why a job folder (a path inside the repository) is refused. */
+export function folderProblem(folder: string): string | undefined {
+  if (folder.startsWith('/') || /^[A-Za-z]:/.test(folder)) return `"${folder}" is an absolute path; give a folder inside the repository`;
+  if (folder.includes('\\')) return `"${folder}" contains a backslash`;
+  const segments = folder.split('/');
+  if (segments.some((s) => s === '..')) return `"${folder}" contains "..", which would leave the repository`;
+  if (segments.some((s) => s === '' || s === '.')) return `"${folder}" has an empty or "." segment`;
+  if (segments.some((s) => s.startsWith('-'))) return `"${folder}" has a segment that starts with "-"`;
+  if (!/^[A-Za-z0-9._/-]+$/.test(folder)) return `"${folder}" may contain only letters, digits, ".", "_", "/" and "-"`;
+  return undefined;
+}
+
+const refine = (check: (v: string) => string | undefined) => (value: string, ctx: z.RefinementCtx) => {
+  const problem = check(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+};
+
+export const RepoUrlSchema = z.string().min(1).max(2048).superRefine(refine(repoUrlProblem));
+export const CommitSchema = z.string().regex(/^[0-9a-f]{7,40}$/, 'must be a commit id: 7 to 40 lowercase hex digits');
+export const BranchSchema = z.string().min(1).max(255).superRefine(refine(branchProblem));
+export const FolderSchema = z.string().min(1).max(1024).superRefine(refine(folderProblem));

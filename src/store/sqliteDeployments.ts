@@ -1,0 +1,223 @@
+import type Database from 'better-sqlite3';
+import type { Failure } from '../generated/databuild.js';
+import type { JobManifest } from '../jobs/manifest.js';
+import type { DeploymentEvent, DeploymentQuery, DeploymentRecord, DeploymentStore, DeploymentUpdate, NewDeploymentEvent } from './deployments.js';
+
+export const DEPLOYMENTS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS deployments (
+  id TEXT PRIMARY KEY,
+  workflow_id TEXT NOT NULL,
+  team TEXT NOT NULL,
+  job TEXT NOT NULL,
+  repo TEXT NOT NULL,
+  folder TEXT NOT NULL,
+  requested TEXT NOT NULL,
+  commit_id TEXT,
+  status TEXT NOT NULL,
+  current INTEGER NOT NULL DEFAULT 0,
+  builder TEXT NOT NULL,
+  job_type TEXT,
+  job_type_version TEXT,
+  manifest TEXT,
+  workspace TEXT,
+  image TEXT,
+  digest TEXT,
+  dockerfile TEXT,
+  log_file TEXT NOT NULL,
+  deployed_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  failure TEXT
+);
+CREATE INDEX IF NOT EXISTS deployments_by_job ON deployments (team, job, created_at DESC);
+CREATE INDEX IF NOT EXISTS deployments_newest ON deployments (created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS deployment_events (
+  event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  deployment_id TEXT NOT NULL,
+  step TEXT NOT NULL,
+  status TEXT NOT NULL,
+  message TEXT,
+  details TEXT,
+  ts INTEGER NOT NULL,
+  dedupe_key TEXT UNIQUE
+);
+CREATE INDEX IF NOT EXISTS deployment_events_by_id ON deployment_events (deployment_id, event_id);
+`;
+
+/** Column names of the fields a step may update. */
+const COLUMNS: Record<keyof DeploymentUpdate, string> = {
+  commit: 'commit_id',
+  status: 'status',
+  jobType: 'job_type',
+  jobTypeVersion: 'job_type_version',
+  manifest: 'manifest',
+  workspace: 'workspace',
+  image: 'image',
+  digest: 'digest',
+  dockerfile: 'dockerfile',
+  failure: 'failure',
+  finishedAtMs: 'finished_at',
+};
+
+export class SqliteDeployments implements DeploymentStore {
+  constructor(private readonly db: Database.Database) {
+    db.exec(DEPLOYMENTS_SCHEMA);
+  }
+
+  async create(r: Omit<DeploymentRecord, 'current' | 'updatedAtMs'>): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO deployments (id, workflow_id, team, job, repo, folder, requested, status, builder, log_file, deployed_by, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      )
+      .run(r.id, r.workflowId, r.team, r.job, r.repo, r.folder, JSON.stringify(r.requested), r.status, r.builder, r.logFile, r.deployedBy, r.createdAtMs, r.createdAtMs);
+  }
+
+  async record(event: NewDeploymentEvent, update: DeploymentUpdate = {}): Promise<void> {
+    const ts = event.timestampMs ?? Date.now();
+    this.db.transaction(() => {
+      const inserted = this.db
+        .prepare(
+          `INSERT INTO deployment_events (deployment_id, step, status, message, details, ts, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (dedupe_key) DO NOTHING`,
+        )
+        .run(
+          event.deploymentId,
+          event.step,
+          event.status,
+          event.message ?? null,
+          event.details ? JSON.stringify(event.details) : null,
+          ts,
+          // Warnings may repeat; a step starts, succeeds or fails once.
+          event.status === 'warning' ? null : `${event.deploymentId}/${event.step}/${event.status}`,
+        );
+      if (inserted.changes === 0) return;
+      const entries = Object.entries(update).filter(([, v]) => v !== undefined) as [keyof DeploymentUpdate, unknown][];
+      const sets = entries.map(([k]) => `${COLUMNS[k]} = ?`);
+      const values = entries.map(([k, v]) => (k === 'manifest' || k === 'failure' ? JSON.stringify(v) : v));
+      this.db.prepare(`UPDATE deployments SET ${[...sets, 'updated_at = ?'].join(', ')} WHERE id = ?`).run(...values, ts, event.deploymentId);
+    })();
+  }
+
+  async makeCurrent(id: string): Promise<void> {
+    this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT team, job FROM deployments WHERE id = ? AND status = 'succeeded'`).get(id) as { team: string; job: string } | undefined;
+      if (!row) return;
+      this.db.prepare(`UPDATE deployments SET current = 0 WHERE team = ? AND job = ? AND id != ?`).run(row.team, row.job, id);
+      this.db.prepare(`UPDATE deployments SET current = 1 WHERE id = ?`).run(id);
+    })();
+  }
+
+  async get(id: string): Promise<DeploymentRecord | undefined> {
+    const row = this.db.prepare(`SELECT * FROM deployments WHERE id = ?`).get(id) as DeploymentRow | undefined;
+    return row && toDeployment(row);
+  }
+
+  async events(id: string): Promise<DeploymentEvent[]> {
+    const rows = this.db.prepare(`SELECT * FROM deployment_events WHERE deployment_id = ? ORDER BY event_id`).all(id) as EventRow[];
+    return rows.map((r) => ({
+      id: r.event_id,
+      deploymentId: r.deployment_id,
+      step: r.step as DeploymentEvent['step'],
+      status: r.status as DeploymentEvent['status'],
+      timestampMs: r.ts,
+      ...(r.message !== null ? { message: r.message } : {}),
+      ...(r.details !== null ? { details: JSON.parse(r.details) as Record<string, unknown> } : {}),
+    }));
+  }
+
+  async list(q: DeploymentQuery): Promise<DeploymentRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const when = (clause: string, ...values: unknown[]) => {
+      where.push(clause);
+      args.push(...values);
+    };
+    if (q.team !== undefined) when('team = ?', q.team);
+    if (q.job !== undefined) when('job = ?', q.job);
+    if (q.status !== undefined) when('status = ?', q.status);
+    if (q.before) when('(created_at < ? OR (created_at = ? AND id < ?))', q.before.createdAtMs, q.before.createdAtMs, q.before.id);
+    const rows = this.db
+      .prepare(`SELECT * FROM deployments ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`)
+      .all(...args, q.limit) as DeploymentRow[];
+    return rows.map(toDeployment);
+  }
+
+  async current(): Promise<DeploymentRecord[]> {
+    return (this.db.prepare(`SELECT * FROM deployments WHERE current = 1 ORDER BY job`).all() as DeploymentRow[]).map(toDeployment);
+  }
+
+  async atCommit(job: string, commit: string): Promise<DeploymentRecord | undefined> {
+    const row = this.db
+      .prepare(`SELECT * FROM deployments WHERE job = ? AND status = 'succeeded' AND substr(commit_id, 1, ?) = ? ORDER BY created_at DESC LIMIT 1`)
+      .get(job, commit.length, commit) as DeploymentRow | undefined;
+    return row && toDeployment(row);
+  }
+}
+
+interface DeploymentRow {
+  id: string;
+  workflow_id: string;
+  team: string;
+  job: string;
+  repo: string;
+  folder: string;
+  requested: string;
+  commit_id: string | null;
+  status: DeploymentRecord['status'];
+  current: number;
+  builder: string;
+  job_type: string | null;
+  job_type_version: string | null;
+  manifest: string | null;
+  workspace: string | null;
+  image: string | null;
+  digest: string | null;
+  dockerfile: string | null;
+  log_file: string;
+  deployed_by: string;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+  failure: string | null;
+}
+
+interface EventRow {
+  event_id: number;
+  deployment_id: string;
+  step: string;
+  status: string;
+  message: string | null;
+  details: string | null;
+  ts: number;
+}
+
+const optional = <K extends string, V>(key: K, value: V | null): { [P in K]?: V } => (value === null ? {} : ({ [key]: value } as { [P in K]: V }));
+
+const toDeployment = (r: DeploymentRow): DeploymentRecord => ({
+  id: r.id,
+  workflowId: r.workflow_id,
+  team: r.team,
+  job: r.job,
+  repo: r.repo,
+  folder: r.folder,
+  requested: JSON.parse(r.requested) as DeploymentRecord['requested'],
+  status: r.status,
+  current: r.current === 1,
+  builder: r.builder,
+  logFile: r.log_file,
+  deployedBy: r.deployed_by,
+  createdAtMs: r.created_at,
+  updatedAtMs: r.updated_at,
+  ...optional('commit', r.commit_id),
+  ...optional('jobType', r.job_type),
+  ...optional('jobTypeVersion', r.job_type_version),
+  ...optional('manifest', r.manifest === null ? null : (JSON.parse(r.manifest) as JobManifest)),
+  ...optional('workspace', r.workspace),
+  ...optional('image', r.image),
+  ...optional('digest', r.digest),
+  ...optional('dockerfile', r.dockerfile),
+  ...optional('finishedAtMs', r.finished_at),
+  ...optional('failure', r.failure === null ? null : (JSON.parse(r.failure) as Failure)),
+});
