@@ -1,10 +1,11 @@
 /** The `strata` binary, run as a real process against a running API, worker and dev server. */
+import fs from 'node:fs';
 import path from 'node:path';
 import { execa, type Options } from 'execa';
-import { projectRoot } from '../src/config.js';
+import { projectRoot, strataVersion } from '../src/config.js';
 import { makeJobsRepo, TASK_SCRIPT, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
-import { startStack, waitFor, type Stack } from './helpers/stack.js';
+import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
 
 const { task, runtime_env, hold, release } = taskWorkspace('cli');
 
@@ -131,6 +132,10 @@ test.each([
   [['build', 'raw//d=1'], 'partition "raw//d=1" has an empty path segment'],
   [['status', 'no-such-build'], 'no build "no-such-build"'],
   [['token', 'create'], 'needs --team <team> or --admin'],
+  [['deploy', '--team', 'alpha', '--job', 'raw'], 'needs --team, --job and --repo'],
+  [['deploy', '--team', 'alpha', '--job', 'raw', '--repo', 'ext::sh -c id'], 'uses a git remote helper transport'],
+  [['plugin', 'render', '/nowhere'], 'needs a plugin folder and --manifest'],
+  [['plugin', 'bundle', '/nowhere'], '/nowhere'],
 ])('strata %j is a usage error (exit 2) that says what is wrong', async (args, message) => {
   const run = await strata(args);
   expect(run.exitCode).toBe(2);
@@ -150,4 +155,57 @@ test('npx strata runs the package binary', async () => {
   const run = await execa('npx', ['--no-install', 'strata', '--help'], { cwd: projectRoot, reject: false });
   expect(run.exitCode).toBe(0);
   expect(run.stdout).toContain('strata build <partition>...');
+});
+
+describe('job-type plugins', () => {
+  const peers = path.resolve(projectRoot, '../shared/peers/racetrack');
+
+  test('plugin render prints what Jinja2 renders for a real Racetrack template', async () => {
+    const plugin = path.join(peers, 'plugin-python-job-type');
+    const run = await strata(['plugin', 'render', plugin, '--manifest', path.join(plugin, 'job.yaml'), '--git-version', 'a1b2c3d'], {}, { stripFinalNewline: false });
+    expect(run.exitCode).toBe(0);
+    // The oracle rendered it with Strata 0.1.0 as deployed_by_racetrack_version.
+    const expected = fs
+      .readFileSync(path.join(projectRoot, 'test/fixtures/jinja/python-sample.out'), 'utf8')
+      .replace('DEPLOYED_BY_RACETRACK_VERSION "0.1.0"', `DEPLOYED_BY_RACETRACK_VERSION "${strataVersion}"`);
+    expect(run.stdout).toBe(expected);
+  });
+
+  test('plugin render warns about the deprecated lang field', async () => {
+    const plugin = path.join(peers, 'plugin-rust-job-type');
+    const run = await strata(['plugin', 'render', plugin, '--manifest', path.join(plugin, 'job.yaml')]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toContain('lang: is deprecated, use jobtype');
+    expect(run.stdout).toContain('FROM localhost/strata/strata-jobtype-base/rust:1.3.0');
+  });
+
+  test('plugin bundle, install and list', async () => {
+    const dir = tempDir('cli-plugin');
+    fs.cpSync(path.join(peers, 'plugin-go-job-type'), dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'Makefile'), 'all:\n');
+    const out = tempDir('cli-plugin-out');
+    const bundled = await strata(['plugin', 'bundle', dir, '--out', out]);
+    expect(bundled.exitCode).toBe(0);
+    expect(bundled.stdout).toBe(`${path.join(out, 'golang-job-type-1.5.0.zip')} (3 files)`);
+    const installed = await strata(['plugin', 'install', path.join(out, 'golang-job-type-1.5.0.zip')]);
+    expect(installed.exitCode).toBe(0);
+    expect(installed.stdout).toBe('installed job type golang:1.5.0 (plugin golang-job-type 1.5.0)');
+    const listed = await strata(['plugin', 'list']);
+    expect(listed.stdout).toMatch(/golang:1\.5\.0\s+golang-job-type 1\.5\.0\s+installed/);
+    expect(listed.stdout).toMatch(/python:1\.0\.0\s+python-job-type 1\.0\.0\s+built-in/);
+  });
+});
+
+test('deploy --wait shows each step and exits 0 when the deployment succeeds', async () => {
+  const run = await strata(['deploy', '--team', 'alpha', '--job', 'broken', '--repo', stack.config.jobsSource, '--wait']);
+  expect(run.exitCode).toBe(0);
+  for (const step of ['fetch', 'validate', 'install', 'render', 'build', 'record']) expect(run.stderr).toMatch(new RegExp(`✓ ${step}\\s`));
+  expect(run.stdout).toMatch(/^deployed alpha\/broken at [0-9a-f]{40} \(workspace .*\/deployments\/dep-[a-z0-9-]+\/src\)$/);
+});
+
+test('deploy --wait exits 1 when the deployment fails', async () => {
+  const run = await strata(['deploy', '--team', 'alpha', '--job', 'missing', '--repo', stack.config.jobsSource, '--wait']);
+  expect(run.exitCode).toBe(1);
+  expect(run.stderr).toMatch(/✗ fetch\s+the folder "missing" does not exist at commit/);
+  expect(run.stdout).toMatch(/deployment failed: \[user error data-job-not-found\]/);
 });

@@ -63,6 +63,7 @@ beforeAll(async () => {
   fs.symlinkSync('greetings', path.join(repoDir, 'linked'));
   write(path.join(repoDir, 'custom/job.yaml'), job('custom', { jobtype: 'custom:1.2.0', exec: ['sh', 'run.sh'] }));
   write(path.join(repoDir, 'custom/run.sh'), 'true\n');
+  write(path.join(repoDir, 'legacy/job.yaml'), job('legacy', { lang: 'shell:latest', exec: ['true'] }));
   first = await commitAll(repoDir, 'jobs');
   fs.rmSync(path.join(repoDir, 'doomed'), { recursive: true });
   second = await commitAll(repoDir, 'remove doomed');
@@ -182,6 +183,14 @@ describe('user errors go to the owners', () => {
     expect(d.failure.message).toMatch(/the folder "doomed" does not exist at commit/);
     const mail = await waitFor('the mail', () => mailsTo('doomed-owner@data.example').find((m) => m.subject.includes('data-job-not-found')));
     expect(mail.text).toMatch(/does not exist at commit/);
+  });
+
+  test("Racetrack's deprecated lang field is accepted with a warning", async () => {
+    const d = await finished(await deploy({ job: 'legacy', commit: first }));
+    expect(d).toMatchObject({ status: 'succeeded', jobType: 'shell:1.0.0' });
+    expect(d.steps.find((s: { step: string }) => s.step === 'validate').warnings).toEqual([
+      `legacy/job.yaml at ${first.slice(0, 12)}: lang: is deprecated, use jobtype`,
+    ]);
   });
 
   test('a commit that is not in the repository', async () => {

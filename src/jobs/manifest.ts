@@ -198,6 +198,7 @@ export function toJobDefinition(manifest: JobManifest, dir: string): JobDefiniti
 export function describeIssues(file: string, issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const field = issue.path.length === 0 ? '' : `${formatPath(issue.path)}: `;
+    if (issue.code === 'invalid_key') return `${file}: ${field}${issue.issues[0]?.message ?? issue.message}`;
     if (issue.code === 'unrecognized_keys')
       return `${file}: ${field}unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     return `${file}: ${field}${issue.message}`;
@@ -205,5 +206,10 @@ export function describeIssues(file: string, issues: readonly z.core.$ZodIssue[]
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
+  // Keys that are not plain words (a newline, a quote) are shown quoted, so the message stays one honest line.
+  return path.reduce<string>((acc, key) => {
+    if (typeof key === 'number') return `${acc}[${key}]`;
+    if (!/^[A-Za-z0-9_-]+$/.test(String(key))) return `${acc}[${JSON.stringify(String(key))}]`;
+    return acc ? `${acc}.${String(key)}` : String(key);
+  }, '');
 }

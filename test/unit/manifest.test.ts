@@ -37,4 +37,20 @@ retries: 2
   ])('%s is refused naming the file and the field', (_what, text, expected) => {
     expect(() => parseJobManifest(file, text)).toThrow(expected);
   });
+
+  const base = 'name: a\nteam: t\noutputs: ["x/d={d}"]\nexec: ["true"]\n';
+  test.each([
+    ['a quote and a newline in a build_env value', 'build_env: { A: "x\\"\\nRUN evil" }', 'build_env.A: contains "\\""'],
+    ['a newline in a build_env value', 'build_env: { A: "x\\nRUN evil" }', 'build_env.A: contains "\\n"'],
+    ['$ in a build_env value', 'build_env: { A: "$(id)" }', 'build_env.A: contains "$"'],
+    ['a quote in a label', 'labels: { tier: "a\\" LABEL x=\\"y" }', 'labels.tier: contains "\\""'],
+    ['a backslash in a label', 'labels: { tier: "a\\\\" }', 'labels.tier: contains "\\\\"'],
+    ['a newline in a label name', 'labels: { "a\\nRUN": b }', 'labels["a\\nRUN"]: must be a label name'],
+    ['a quote in jobtype_extra', "jobtype_extra: { entrypoint_path: \"x' && evil '\" }", 'jobtype_extra.entrypoint_path: contains "\'"'],
+    ['a newline in a nested jobtype_extra key', 'jobtype_extra: { deps: { "a\\nRUN": 1 } }', 'jobtype_extra.deps["a\\nRUN"]: contains "\\n"'],
+    ['a shell list in system_dependencies', 'system_dependencies: ["curl; rm -rf /"]', 'system_dependencies[0]: must be a package name'],
+    ['a quote in the version', 'version: \'1" \'', 'version: must be a version'],
+  ])('%s would inject into the Dockerfile and is refused', (_what, line, expected) => {
+    expect(() => parseJobManifest(file, `${base}${line}\n`)).toThrow(`${file}: ${expected}`);
+  });
 });
