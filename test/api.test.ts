@@ -368,6 +368,8 @@ describe('access to every route', () => {
     'get /api/v1/deployments/:id': { kind: 'own' },
     'get /api/v1/teams/:team/jobs/:job/deployments': { kind: 'own' },
     'get /api/v1/jobtypes': { kind: 'any' },
+    'post /api/v1/teams/:team/jobs/:job/pin': { kind: 'own', body: { commit: 'abcdef0' } },
+    'delete /api/v1/teams/:team/jobs/:job/pin': { kind: 'own' },
     'post /api/v1/plugins': { kind: 'admin' },
     'post /api/v1/tokens': { kind: 'admin', body: { team: 'delta' } },
     'get /api/v1/tokens': { kind: 'admin' },

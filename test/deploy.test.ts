@@ -160,6 +160,37 @@ describe('a Python job deployed at a commit', () => {
   });
 });
 
+describe('pinning a job to a commit', () => {
+  async function buildDay(day: number) {
+    const res = await request(api.app).post('/api/v1/builds').set(as(token)).send({ partitions: [`greetings/day=${day}`] });
+    await waitFor('the build', async () => {
+      const b = await request(api.app).get(`/api/v1/builds/${res.body.buildId}`).set(as(token));
+      return b.body.status === 'completed' || undefined;
+    });
+    return JSON.parse(fs.readFileSync(path.join(stack.config.warehouseDir, `greetings/day=${day}/run.json`), 'utf8')).commit;
+  }
+
+  test('builds run the pinned deployment until the job is unpinned', async () => {
+    const jobs = await request(api.app).get('/api/v1/jobs').set(as(token));
+    expect(jobs.body.jobs.find((j: { name: string }) => j.name === 'greetings').deployment.commit).toBe(second);
+    const pinned = await request(api.app).post('/api/v1/teams/data/jobs/greetings/pin').set(as(token)).send({ commit: first.slice(0, 8) });
+    expect(pinned.status).toBe(200);
+    expect(pinned.body).toMatchObject({ team: 'data', job: 'greetings', commit: first });
+    expect(await buildDay(2)).toBe(first);
+    const listed = await request(api.app).get('/api/v1/teams/data/jobs/greetings/deployments').set(as(token));
+    expect(listed.body.pin).toMatchObject({ commit: first, deploymentId: pinned.body.deploymentId });
+    expect((await request(api.app).delete('/api/v1/teams/data/jobs/greetings/pin').set(as(token))).status).toBe(204);
+    expect(await buildDay(3)).toBe(second);
+  });
+
+  test('a commit with no successful deployment cannot be pinned', async () => {
+    const res = await request(api.app).post('/api/v1/teams/data/jobs/greetings/pin').set(as(token)).send({ commit: 'abcdef0' });
+    expect(res.status).toBe(422);
+    expect(res.body.error).toMatchObject({ code: 'not_deployed', message: 'data/greetings has no successful deployment at commit abcdef0; deploy it first' });
+    expect((await request(api.app).delete('/api/v1/teams/data/jobs/greetings/pin').set(as(token))).status).toBe(404);
+  });
+});
+
 describe('user errors go to the owners', () => {
   test('requirements_failed carries pip\'s own error lines', async () => {
     const d = await finished(await deploy({ job: 'broken-reqs', commit: first }));

@@ -27,6 +27,10 @@ export const JobViewSchema = z.object({
   concurrency: z.number().int().nullable(),
   retries: z.number().int(),
   timeoutSeconds: z.number().nullable(),
+  deployment: z
+    .object({ deploymentId: z.string(), commit: z.string() })
+    .nullable()
+    .meta({ description: 'The deployment builds run (null for a job of the development folder, STRATA_JOBS)' }),
 });
 
 export type PartitionView = z.infer<typeof PartitionViewSchema>;
@@ -83,7 +87,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
         const { jobs, problems } = await deps.jobs.load();
         const views: JobView[] = [...jobs.values()]
           .filter((job) => team === undefined || job.team === team)
-          .map(({ name, team, manifest: m }) => ({
+          .map(({ name, team, manifest: m, deployment }) => ({
             name,
             team,
             ownerEmails: m.owner_email === undefined ? [] : [m.owner_email].flat(),
@@ -94,6 +98,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
             concurrency: m.concurrency ?? null,
             retries: m.retries,
             timeoutSeconds: m.timeout_seconds ?? null,
+            deployment: deployment ? { deploymentId: deployment.id, commit: deployment.commit } : null,
           }));
         // An invalid job.yaml may not even name its team, so every caller sees every problem: it names a file and a field, no data.
         return { jobs: views, problems };

@@ -102,6 +102,8 @@ async function visibleDeployment(deps: ApiDeps, principal: Principal, id: string
   return deployment;
 }
 
+const PinSchema = z.object({ team: z.string(), job: z.string(), deploymentId: z.string(), commit: z.string(), pinnedBy: z.string(), pinnedAt: Timestamp });
+
 const JobTypeSchema = z.object({
   name: z.string(),
   version: z.string(),
@@ -177,11 +179,52 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
       access: 'token',
       params: z.strictObject({ team: TeamNameSchema, job: JobName }),
       query: z.strictObject({ status: z.enum(DEPLOYMENT_STATUSES).optional(), limit: QueryInt(1, 500).default(50) }),
-      responses: { 200: { description: 'Deployments of the job', schema: z.object({ deployments: z.array(DeploymentSummarySchema) }) } },
+      responses: {
+        200: { description: 'Deployments of the job, and its pin if it has one', schema: z.object({ deployments: z.array(DeploymentSummarySchema), pin: PinSchema.nullable() }) },
+      },
       async handler({ params, query, principal }) {
         checkTeam(principal, params.team, `the jobs of team "${params.team}"`);
         const list = await store.deployments.list({ team: params.team, job: params.job, ...(query.status ? { status: query.status } : {}), limit: query.limit });
-        return { deployments: list.map(summary) };
+        const pin = await store.deployments.pinOf(params.team, params.job);
+        return { deployments: list.map(summary), pin: pin ? { team: pin.team, job: pin.job, deploymentId: pin.deploymentId, commit: pin.commit, pinnedBy: pin.pinnedBy, pinnedAt: iso(pin.pinnedAtMs)! } : null };
+      },
+    }),
+
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/teams/:team/jobs/:job/pin',
+      summary: 'Pin a job to its deployment at a commit: builds run it until unpinned, whatever is deployed later (a rollback)',
+      tag: 'deployments',
+      access: 'token',
+      params: z.strictObject({ team: TeamNameSchema, job: JobName }),
+      body: z.strictObject({ commit: z.string().regex(/^[0-9a-f]{7,40}$/, 'must be a commit id: 7 to 40 lowercase hex digits') }),
+      responses: { 200: { description: 'The job is pinned', schema: PinSchema } },
+      errors: [422],
+      async handler({ params, body, principal }) {
+        checkTeam(principal, params.team, `the jobs of team "${params.team}"`);
+        const d = await store.deployments.atCommit(params.job, body.commit);
+        if (!d || d.team !== params.team || !d.commit)
+          throw new StrataError('not_deployed', `${params.team}/${params.job} has no successful deployment at commit ${body.commit}; deploy it first`, params);
+        const pin = { team: params.team, job: params.job, deploymentId: d.id, commit: d.commit, pinnedBy: `${principal.tokenName} (${principal.tokenId})`, pinnedAtMs: Date.now() };
+        await store.deployments.pin(pin);
+        const { pinnedAtMs, ...shown } = pin;
+        return { ...shown, pinnedAt: iso(pinnedAtMs)! };
+      },
+    }),
+
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/teams/:team/jobs/:job/pin',
+      summary: 'Unpin a job: builds run its current deployment again',
+      tag: 'deployments',
+      access: 'token',
+      params: z.strictObject({ team: TeamNameSchema, job: JobName }),
+      responses: { 204: { description: 'The job is no longer pinned' } },
+      errors: [404],
+      async handler({ params, principal }) {
+        checkTeam(principal, params.team, `the jobs of team "${params.team}"`);
+        if (!(await store.deployments.unpin(params.team, params.job))) throw new StrataError('not_found', `${params.team}/${params.job} is not pinned`, params);
+        return undefined;
       },
     }),
 

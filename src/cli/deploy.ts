@@ -81,6 +81,23 @@ interface JobTypeView {
   plugin: { name: string; version: string; url: string | null };
 }
 
+/** `strata pin --team T --job J --commit C` and `strata unpin --team T --job J`. */
+export async function pin(api: ApiClient, args: string[], flags: DeployFlags): Promise<number> {
+  if (args.length > 0 || !flags.team || !flags.job || !flags.commit) usage('strata pin needs --team, --job and --commit');
+  const path = `/api/v1/teams/${encodeURIComponent(flags.team!)}/jobs/${encodeURIComponent(flags.job!)}/pin`;
+  const pinned = await api.post<{ deploymentId: string; commit: string }>(path, { commit: flags.commit });
+  if (flags.json) print(JSON.stringify(pinned, null, 2));
+  else print(`${flags.team}/${flags.job} pinned to ${pinned.commit} (deployment ${pinned.deploymentId}); builds run it until strata unpin`);
+  return ExitCode.ok;
+}
+
+export async function unpin(api: ApiClient, args: string[], flags: DeployFlags): Promise<number> {
+  if (args.length > 0 || !flags.team || !flags.job) usage('strata unpin needs --team and --job');
+  await api.delete(`/api/v1/teams/${encodeURIComponent(flags.team!)}/jobs/${encodeURIComponent(flags.job!)}/pin`);
+  if (!flags.json) print(`${flags.team}/${flags.job} unpinned; builds run its current deployment`);
+  return ExitCode.ok;
+}
+
 export async function plugin(api: ApiClient, args: string[], flags: DeployFlags): Promise<number> {
   const [action, ...rest] = args;
   if (action === 'bundle') {

@@ -10,7 +10,7 @@ import type { JobView, PartitionView } from '../api/catalog.js';
 import { loadConfig } from '../config.js';
 import { FINISHED_BUILD_STATUSES } from '../store/store.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
-import { deploy, plugin } from './deploy.js';
+import { deploy, pin, plugin, unpin } from './deploy.js';
 import { describeBuild, describeEvent, formatTable, progressLine, type BuildEventView } from './format.js';
 
 const USAGE = `strata: build data partitions and inspect builds through the Strata API
@@ -23,6 +23,8 @@ Usage:
   strata partitions [prefix] [--limit N]                   the partition catalog
   strata deploy --team T --job J --repo URL [--commit C | --branch B] [--folder F] [--wait]
                                                            deploy a job from git (--repo . for this checkout)
+  strata pin --team T --job J --commit C                    builds run the job's deployment at C (a rollback)
+  strata unpin --team T --job J                            builds run the job's current deployment again
   strata plugin bundle <dir> [--out DIR]                   make a job-type plugin ZIP (honours .racetrackignore)
   strata plugin render <dir> --manifest job.yaml [--git-version X]
                                                            print the Dockerfile a plugin renders for a job
@@ -291,7 +293,7 @@ async function token(api: ApiClient, args: string[], flags: Flags): Promise<numb
   usage(`strata token needs create, list or revoke${action ? `, not "${action}"` : ''}`);
 }
 
-const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, plugin };
+const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, pin, unpin, plugin };
 
 async function main(argv: string[]): Promise<number> {
   const { command, args, flags } = parseCommandLine(argv);

@@ -31,7 +31,7 @@ export function parseJobManifest(file: string, text: string, dir = path.dirname(
 }
 
 /**
- * The jobs builds can run: each job's current deployment, and the jobs of the development folder
+ * The jobs builds can run: each job's deployment (its pinned one, else its current one), and the jobs of the development folder
  * (STRATA_JOBS) that have no deployment. A deployed job always runs from its deployment's workspace,
  * never from a folder. Folder jobs are re-read only when their job.yaml changed since the last call.
  */
@@ -45,7 +45,7 @@ export class JobRepository {
 
   async load(): Promise<JobSet> {
     const { jobs, problems } = this.loadFolder();
-    for (const d of (await this.deployments?.current()) ?? []) {
+    for (const d of (await this.deployments?.runnable()) ?? []) {
       if (!d.manifest || !d.workspace || !d.commit) continue;
       const venv = path.join(path.dirname(d.workspace), 'venv');
       const pathPrefix = [path.join(venv, 'bin'), path.join(d.workspace, 'node_modules', '.bin')].filter((p) => fs.existsSync(p));

@@ -71,6 +71,16 @@ export interface DeploymentQuery {
   limit: number;
 }
 
+/** A job held at one deployment (a rollback, or a release frozen on purpose) whatever is deployed later. */
+export interface JobPin {
+  team: string;
+  job: string;
+  deploymentId: string;
+  commit: string;
+  pinnedBy: string;
+  pinnedAtMs: number;
+}
+
 export interface DeploymentStore {
   create(record: Omit<DeploymentRecord, 'current' | 'updatedAtMs'>): Promise<void>;
   /** Appends a step event (once: a retried activity's repeat is ignored) and applies `update`. */
@@ -82,6 +92,12 @@ export interface DeploymentStore {
   list(query: DeploymentQuery): Promise<DeploymentRecord[]>;
   /** Each job's current deployment. */
   current(): Promise<DeploymentRecord[]>;
+  /** What builds run: each job's pinned deployment if it has a pin, else its current one. */
+  runnable(): Promise<DeploymentRecord[]>;
+  pin(pin: JobPin): Promise<void>;
+  /** False when the job had no pin. */
+  unpin(team: string, job: string): Promise<boolean>;
+  pinOf(team: string, job: string): Promise<JobPin | undefined>;
   /** The newest succeeded deployment of a job at a commit (a full id or a prefix of at least 7). */
   atCommit(job: string, commit: string): Promise<DeploymentRecord | undefined>;
 }

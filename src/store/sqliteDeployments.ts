@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Failure } from '../generated/databuild.js';
 import type { JobManifest } from '../jobs/manifest.js';
-import type { DeploymentEvent, DeploymentQuery, DeploymentRecord, DeploymentStore, DeploymentUpdate, NewDeploymentEvent } from './deployments.js';
+import type { DeploymentEvent, DeploymentQuery, DeploymentRecord, DeploymentStore, DeploymentUpdate, JobPin, NewDeploymentEvent } from './deployments.js';
 
 export const DEPLOYMENTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS deployments (
@@ -43,6 +43,15 @@ CREATE TABLE IF NOT EXISTS deployment_events (
   dedupe_key TEXT UNIQUE
 );
 CREATE INDEX IF NOT EXISTS deployment_events_by_id ON deployment_events (deployment_id, event_id);
+CREATE TABLE IF NOT EXISTS job_pins (
+  team TEXT NOT NULL,
+  job TEXT NOT NULL,
+  deployment_id TEXT NOT NULL,
+  commit_id TEXT NOT NULL,
+  pinned_by TEXT NOT NULL,
+  pinned_at INTEGER NOT NULL,
+  PRIMARY KEY (team, job)
+);
 `;
 
 /** Column names of the fields a step may update. */
@@ -146,6 +155,39 @@ export class SqliteDeployments implements DeploymentStore {
 
   async current(): Promise<DeploymentRecord[]> {
     return (this.db.prepare(`SELECT * FROM deployments WHERE current = 1 ORDER BY job`).all() as DeploymentRow[]).map(toDeployment);
+  }
+
+  async runnable(): Promise<DeploymentRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT d.* FROM deployments d WHERE d.id IN (SELECT deployment_id FROM job_pins)
+         UNION ALL
+         SELECT d.* FROM deployments d WHERE d.current = 1 AND NOT EXISTS (SELECT 1 FROM job_pins p WHERE p.team = d.team AND p.job = d.job)
+         ORDER BY job`,
+      )
+      .all() as DeploymentRow[];
+    return rows.map(toDeployment);
+  }
+
+  async pin(p: JobPin): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO job_pins (team, job, deployment_id, commit_id, pinned_by, pinned_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (team, job) DO UPDATE SET deployment_id = excluded.deployment_id, commit_id = excluded.commit_id,
+           pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at`,
+      )
+      .run(p.team, p.job, p.deploymentId, p.commit, p.pinnedBy, p.pinnedAtMs);
+  }
+
+  async unpin(team: string, job: string): Promise<boolean> {
+    return this.db.prepare(`DELETE FROM job_pins WHERE team = ? AND job = ?`).run(team, job).changes > 0;
+  }
+
+  async pinOf(team: string, job: string): Promise<JobPin | undefined> {
+    const r = this.db.prepare(`SELECT * FROM job_pins WHERE team = ? AND job = ?`).get(team, job) as
+      | { team: string; job: string; deployment_id: string; commit_id: string; pinned_by: string; pinned_at: number }
+      | undefined;
+    return r && { team: r.team, job: r.job, deploymentId: r.deployment_id, commit: r.commit_id, pinnedBy: r.pinned_by, pinnedAtMs: r.pinned_at };
   }
 
   async atCommit(job: string, commit: string): Promise<DeploymentRecord | undefined> {
