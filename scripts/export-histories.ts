@@ -1,12 +1,14 @@
 /**
  * Records the workflow histories that test/replay.test.ts replays: a build of the example diamond
- * (with its tasks) and a build whose task fails. Run after a deliberate change to workflow code:
- * `npx tsx scripts/export-histories.ts`, then commit test/histories/.
+ * (with its tasks), a build whose task fails, a deployment and a failed deployment. Run after a
+ * deliberate change to workflow code: `npx tsx scripts/export-histories.ts [graphBuild|deployJob]`
+ * (all by default), then commit test/histories/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { projectRoot } from '../src/config.js';
+import { startDeployment } from '../src/client/deployments.js';
 import { makeJobsRepo } from '../test/helpers/jobs.js';
 import { startStack } from '../test/helpers/stack.js';
 
@@ -18,12 +20,15 @@ const jobsDir = await makeJobsRepo({
   broken: { outputs: ['broken/d={d}'], retries: 1, exec: ['sh', '-c', 'exit 4'] },
 });
 const stack = await startStack({ jobsDir });
+const only = process.argv[2];
 try {
-  const save = async (name: string, workflowId: string) => {
-    const history = await stack.env.client.workflow.getHandle(workflowId).fetchHistory();
-    fs.writeFileSync(path.join(out, `${name}.json`), historyToJSON(history));
-    console.log(`wrote test/histories/${name}.json`);
-  };
+  if (only === undefined || only === 'graphBuild') await builds();
+  if (only === undefined || only === 'deployJob') await deployments();
+} finally {
+  await stack.teardown();
+}
+
+async function builds() {
   const good = await stack.build({ partitions: ['down/d=1'] });
   await good.handle.result();
   await save('graphBuild-success', good.handle.workflowId);
@@ -35,6 +40,26 @@ try {
   await save('graphBuild-task-failure', bad.handle.workflowId);
   const [failed] = await stack.store.listTasks(bad.buildId);
   await save('jobExec-retried-failure', `task/${failed!.taskId}`);
-} finally {
-  await stack.teardown();
+}
+
+async function deployments() {
+  const deploy = async (name: string, job: string) => {
+    const { workflowId } = await startDeployment(stack.env.client, stack.store, { team: 'testers', job, repo: `file://${jobsDir}` }, {
+      deploymentId: `dep-history-${job}`,
+      taskQueue: stack.config.taskQueue,
+      builder: 'local',
+      deploymentsDir: stack.config.deploy.deploymentsDir,
+      deployedBy: 'export-histories',
+    });
+    await stack.env.client.workflow.getHandle(workflowId).result().catch(() => undefined);
+    await save(name, workflowId);
+  };
+  await deploy('deployJob-success', 'ok');
+  await deploy('deployJob-not-found', 'gone');
+}
+
+async function save(name: string, workflowId: string) {
+  const history = await stack.env.client.workflow.getHandle(workflowId).fetchHistory();
+  fs.writeFileSync(path.join(out, `${name}.json`), historyToJSON(history));
+  console.log(`wrote test/histories/${name}.json`);
 }

@@ -12,8 +12,15 @@ import { workflowBundle } from './helpers/stack.js';
 const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'histories');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
 
-test('histories are recorded for builds and tasks, succeeded and failed', () => {
-  expect(files.sort()).toEqual(['graphBuild-success.json', 'graphBuild-task-failure.json', 'jobExec-retried-failure.json', 'jobExec-success.json']);
+test('histories are recorded for builds, tasks and deployments, succeeded and failed', () => {
+  expect(files.sort()).toEqual([
+    'deployJob-not-found.json',
+    'deployJob-success.json',
+    'graphBuild-success.json',
+    'graphBuild-task-failure.json',
+    'jobExec-retried-failure.json',
+    'jobExec-success.json',
+  ]);
 });
 
 test.each(files)('%s replays without nondeterminism', async (file) => {
