@@ -28,6 +28,8 @@ export interface PreparedTask extends TaskRef {
   config: JobConfig;
   retries: number;
   timeoutSeconds?: number;
+  /** The deployment the task runs (absent for a development-folder job). */
+  deployment?: { id: string; commit: string };
 }
 
 export interface RunTaskInput {
@@ -106,6 +108,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         config: task.config,
         retries: job.manifest.retries,
         ...(job.manifest.timeout_seconds ? { timeoutSeconds: job.manifest.timeout_seconds } : {}),
+        ...(job.deployment ? { deployment: { id: job.deployment.id, commit: job.deployment.commit } } : {}),
       };
     },
 
@@ -248,6 +251,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         endTimeMs: run.endTimeMs,
         attempt: run.attempt,
         metadataJson,
+        deploymentId: task.deployment?.id ?? '',
+        commit: task.deployment?.commit ?? '',
       };
       await deps.store.appendEvents([{ ...base, type: 'metadata', payload: { manifest } }]);
       return manifest;

@@ -146,6 +146,8 @@ describe('a Python job deployed at a commit', () => {
     expect(build.status).toBe('completed');
     const run = JSON.parse(fs.readFileSync(path.join(stack.config.warehouseDir, 'greetings/day=1/run.json'), 'utf8'));
     expect(run).toEqual({ cwd: deployment.workspace, python: path.join(path.dirname(deployment.workspace), 'venv/bin/python3'), six: '1.16.0', commit: first });
+    const catalog = await request(api.app).get('/api/v1/partitions?prefix=greetings/day=1').set(as(token));
+    expect(catalog.body.partitions[0].manifest).toMatchObject({ deploymentId: deployment.deploymentId, commit: first });
   });
 
   test('a second deploy of the same commit fetches nothing', async () => {

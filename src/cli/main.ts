@@ -224,8 +224,14 @@ async function jobs(api: ApiClient, args: string[], flags: Flags): Promise<numbe
   else {
     print(
       formatTable(
-        ['JOB', 'TEAM', 'OUTPUTS', 'INPUTS'],
-        jobs.map((j) => [j.name, j.team, j.outputs.join(' '), j.inputs.map((i) => i.partition + (i.depType === 'query' ? ' (query)' : '')).join(' ')]),
+        ['JOB', 'TEAM', 'DEPLOYED', 'OUTPUTS', 'INPUTS'],
+        jobs.map((j) => [
+          j.name,
+          j.team,
+          j.deployment ? j.deployment.commit.slice(0, 12) : '(folder)',
+          j.outputs.join(' '),
+          j.inputs.map((i) => i.partition + (i.depType === 'query' ? ' (query)' : '')).join(' '),
+        ]),
       ),
     );
     if (jobs.length === 0) print('(no jobs)');

@@ -54,6 +54,9 @@ export interface PartitionManifest {
   attempt: number;
   /** Whatever the task wrote to STRATA_MANIFEST_FILE, as JSON text. */
   metadataJson: string;
+  /** The deployment whose code produced the partition, and its commit (empty for a development-folder job). */
+  deploymentId: string;
+  commit: string;
 }
 
 export const BuildRequestStatus = ['received', 'planning', 'executing', 'completed', 'failed', 'cancelled'] as const;
