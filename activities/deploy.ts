@@ -203,7 +203,12 @@ export function createDeployActivities(deps: DeployActivityDeps) {
           if (jobType.baseDockerfile)
             await builder.build({ contextDir: jobType.dir, dockerfile: jobType.baseDockerfile, destination: input.baseImage, logFile, signal });
           const destination = `${deps.registry}/${input.team}/${input.job.manifest.name}:${input.commit.slice(0, 12)}`;
+          // Racetrack's templates mount the secret build_secrets (RUN --mount=type=secret); Strata has no
+          // build secrets yet, so it is an empty file rather than a missing secret that fails the build.
+          const secretEnvFile = path.join(dirOf(input.deploymentId), 'build_secrets.env');
+          fs.writeFileSync(secretEnvFile, '', { mode: 0o600 });
           const built = await builder.build({
+            secretEnvFile,
             contextDir: input.srcDir,
             source: { repo: input.repo, commit: input.commit, folder: input.folder },
             dockerfile: path.join(dirOf(input.deploymentId), 'Dockerfile'),

@@ -99,8 +99,8 @@ test('events --follow streams a running build and ends with it', async () => {
 test('jobs and partitions list what there is', async () => {
   const jobs = await strata(['jobs']);
   expect(jobs.exitCode).toBe(0);
-  expect(jobs.stdout).toMatch(/JOB\s+TEAM\s+OUTPUTS\s+INPUTS/);
-  expect(jobs.stdout).toMatch(/clean\s+alpha\s+clean\/d=\{d\}\s+raw\/d=\{d\}/);
+  expect(jobs.stdout).toMatch(/JOB\s+TEAM\s+DEPLOYED\s+OUTPUTS\s+INPUTS/);
+  expect(jobs.stdout).toMatch(/clean\s+alpha\s+\(folder\)\s+clean\/d=\{d\}\s+raw\/d=\{d\}/);
   const partitions = await strata(['partitions', 'clean/']);
   expect(partitions.stdout).toMatch(/clean\/d=1\s+live\s+clean/);
   expect(partitions.stdout).not.toContain('raw/d=1');
