@@ -4,12 +4,12 @@
  * from busybox-static. Missing Debian packages are installed with apt-get (as root only).
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { buildahEnv, buildahGlobalArgs } from '../../src/builders/buildah.js';
+import { freePort } from '../../bench/lib/proc.js';
 
 const REGISTRY_BIN = '/usr/bin/docker-registry';
 const BUILDAH_BIN = '/usr/bin/buildah';
@@ -34,18 +34,6 @@ export function ensurePackage(pkg: string, binary: string): Promise<void> {
 }
 
 export const ensureBuildah = () => ensurePackage('buildah', BUILDAH_BIN);
-
-/** A free TCP port on 127.0.0.1 (taken by the OS, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface TestRegistry {
   /** 127.0.0.1:PORT */
