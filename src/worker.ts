@@ -8,6 +8,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createDeployActivities } from '../activities/deploy.js';
 import { createNotificationActivities } from '../activities/notifications.js';
 import { createPlanActivities } from '../activities/plan.js';
+import { createRunActivities } from '../activities/runs.js';
 import { createTaskActivities } from '../activities/tasks.js';
 import { buildsQueue } from '../workflows/deployJob.messages.js';
 import { imageBuilderFor } from './builders/select.js';
@@ -77,6 +78,7 @@ export async function createWorkers(
     notifications: { adminEmails: config.notifications.adminEmails, emailEnabled: config.notifications.smtp !== undefined, ...(config.notifications.webhookUrl ? { webhookUrl: config.notifications.webhookUrl } : {}) },
   });
   const { buildImage, ...deploySteps } = deploy;
+  const runs = createRunActivities({ store, jobs, taskEnv });
   const notifications = createNotificationActivities({ ...(config.notifications.smtp ? { smtp: config.notifications.smtp } : {}) });
   const identity = `strata@${os.hostname()}:${process.pid}`;
   const shutdownGraceTime = `${config.shutdownGraceSeconds}s`;
@@ -88,7 +90,7 @@ export async function createWorkers(
     identity,
     ...(options.bundle ? { workflowBundle: options.bundle } : { workflowsPath }),
     // validate_config and calculate_metadata run as local activities of jobExec.
-    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications },
+    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications, ...runs },
     shutdownGraceTime,
   });
   const launcher = await Worker.create({

@@ -26,7 +26,8 @@ import type { Failure } from '../src/generated/databuild.js';
 import type { NewBuildEvent } from '../src/store/store.js';
 import { partitionsForSearchAttribute, StrataBuildId, StrataJob, StrataPartitions, StrataTeam } from '../src/temporal/searchAttributes.js';
 import { DEFAULT_BUILD_CONCURRENCY, progressQuery, taskFinishedSignal, type BuildProgress, type CarriedState, type GraphBuildInput } from './graphBuild.messages.js';
-import { failureOf, jobExec } from './jobExec.js';
+import { jobExec } from './jobExec.js';
+import { failureOf } from './taskActivity.js';
 import { subscribeSignal, type TaskOutcome } from './jobExec.messages.js';
 
 type PlanActivities = ReturnType<typeof createPlanActivities>;

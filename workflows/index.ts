@@ -2,3 +2,5 @@
 export { graphBuild } from './graphBuild.js';
 export { jobExec } from './jobExec.js';
 export { deployJob } from './deployJob.js';
+export { jobRun } from './jobRun.js';
+export { dagRun } from './dagRun.js';

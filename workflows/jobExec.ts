@@ -5,24 +5,21 @@
  * The build never retries a task, so retries never multiply across the nesting.
  */
 import {
-  ActivityCancellationType,
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   getExternalWorkflowHandle,
   isCancellation,
-  proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createPlanActivities } from '../activities/plan.js';
-import type { createTaskActivities, PreparedTask } from '../activities/tasks.js';
-import { kindOf } from '../src/errors.js';
+import type { createTaskActivities } from '../activities/tasks.js';
 import type { Failure, PartitionManifest } from '../src/generated/databuild.js';
 import { taskFinishedSignal } from './graphBuild.messages.js';
 import { subscribeSignal, type JobExecInput, type TaskOutcome } from './jobExec.messages.js';
+import { failureOf, isUserTaskFailure, runTaskActivity } from './taskActivity.js';
 
 type TaskActivities = ReturnType<typeof createTaskActivities>;
 type PlanActivities = ReturnType<typeof createPlanActivities>;
@@ -31,31 +28,6 @@ const local = proxyLocalActivities<TaskActivities & PlanActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
 });
-
-/** The task queue that launches tasks: set by the worker as `<queue>-tasks`. */
-const tasksQueue = () => `${workflowInfo().taskQueue}-tasks`;
-
-function runTaskActivity(task: PreparedTask) {
-  return proxyActivities<TaskActivities>({
-    taskQueue: tasksQueue(),
-    // A killed worker stops heartbeating; after this long Temporal gives the task to another worker.
-    heartbeatTimeout: '15s',
-    startToCloseTimeout: task.timeoutSeconds ? `${task.timeoutSeconds + 120}s` : '7 days',
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-    summary: `run ${task.job}: ${task.argv.join(' ')}`.slice(0, 200),
-  }).runTask;
-}
-
-/** The failure of an activity or child as the event log's Failure. */
-export function failureOf(err: unknown): Failure {
-  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-  if (cause instanceof ApplicationFailure) return { kind: kindOf(cause.type), type: cause.type ?? 'unknown', message: cause.message };
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return { kind: 'platform', type: 'task_launch_failed', message };
-}
-
-const isUserTaskFailure = (f: Failure) => f.type === 'task_failed' || f.type === 'task_timed_out';
 
 export async function jobExec(input: JobExecInput): Promise<TaskOutcome> {
   const subscribers: string[] = [];

@@ -10,6 +10,7 @@ import { authenticator } from './auth.js';
 import { buildRoutes } from './builds.js';
 import { catalogRoutes } from './catalog.js';
 import type { ApiDeps } from './deps.js';
+import { dagRoutes } from './dags.js';
 import { deploymentRoutes } from './deployments.js';
 import { defineRoute, mountRoute, openApiDocument, type Route } from './route.js';
 import { tokenRoutes } from './tokens.js';
@@ -90,6 +91,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     ...buildRoutes(deps),
     ...catalogRoutes(deps),
     ...deploymentRoutes(deps),
+    ...dagRoutes(deps),
     ...tokenRoutes(deps),
   ];
   const document = openApiDocument(routes, { title: 'Strata API', version: API_VERSION });

@@ -10,6 +10,7 @@ import type { JobView, PartitionView } from '../api/catalog.js';
 import { loadConfig } from '../config.js';
 import { FINISHED_BUILD_STATUSES } from '../store/store.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
+import { dag } from './dag.js';
 import { deploy, pin, plugin, unpin } from './deploy.js';
 import { describeBuild, describeEvent, formatTable, progressLine, type BuildEventView } from './format.js';
 
@@ -23,6 +24,9 @@ Usage:
   strata partitions [prefix] [--limit N]                   the partition catalog
   strata deploy --team T --job J --repo URL [--commit C | --branch B] [--folder F] [--wait]
                                                            deploy a job from git (--repo . for this checkout)
+  strata dag run <file.json|file.yaml> [--wait] [--team T] [--name N] [--max-concurrent N]
+                                                           start a DAG run of deployed jobs (meta-jobs format; the
+                                                           file may be the bare jobs list); --wait shows each job
   strata pin --team T --job J --commit C                    builds run the job's deployment at C (a rollback)
   strata unpin --team T --job J                            builds run the job's current deployment again
   strata plugin bundle <dir> [--out DIR]                   make a job-type plugin ZIP (honours .racetrackignore)
@@ -63,6 +67,7 @@ const options = {
   manifest: { type: 'string' },
   'git-version': { type: 'string' },
   out: { type: 'string' },
+  'max-concurrent': { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 const positiveInt = (flag: string) =>
@@ -93,6 +98,7 @@ const FlagsSchema = z.object({
   manifest: z.string().min(1).optional(),
   'git-version': z.string().min(1).optional(),
   out: z.string().min(1).optional(),
+  'max-concurrent': z.string().min(1).optional(),
 });
 type Flags = z.infer<typeof FlagsSchema>;
 
@@ -299,7 +305,7 @@ async function token(api: ApiClient, args: string[], flags: Flags): Promise<numb
   usage(`strata token needs create, list or revoke${action ? `, not "${action}"` : ''}`);
 }
 
-const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, pin, unpin, plugin };
+const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, pin, unpin, plugin, dag };
 
 async function main(argv: string[]): Promise<number> {
   const { command, args, flags } = parseCommandLine(argv);

@@ -21,6 +21,8 @@ export interface JobConfig {
   inputs: DataDep[];
   args: string[];
   env: Record<string, string>;
+  /** The arguments of a job run (a DAG node or a manual run), as a JSON object; empty for partition tasks. */
+  argumentsJson?: string;
 }
 
 /** A node of the job graph: one run of one job, producing its outputs. */
@@ -256,6 +258,58 @@ export interface PartitionDelegated {
   delegateWorkflowId: string;
 }
 
+// ---- DAG runs (explicit graphs of jobs, the meta-jobs format) -----------------
+
+/**
+ * The events of a DAG run go to the same log, its run id in place of the build id and the node's
+ * job as the job; job runs started by hand log under their own run id the same way.
+ */
+export interface DagRunRequested {
+  name: string;
+  team: string;
+  maxConcurrent: number;
+  jobCount: number;
+}
+
+/** A node's job is already running (another DAG, a build, a manual run): the DAG waits and tries again. */
+export interface DagJobWaiting {
+  team: string;
+  runningExecution: string;
+  waits: number;
+}
+
+export interface DagJobStarted {
+  team: string;
+  workflowId: string;
+}
+
+export interface DagJobSucceeded {
+  team: string;
+  attempts: number;
+}
+
+export interface DagJobFailed {
+  team: string;
+  failure?: Failure;
+  failsDag: boolean;
+}
+
+/** A node that never started because the run failed. */
+export interface DagJobSkipped {
+  team: string;
+  reason: string;
+}
+
+export interface DagRunSucceeded {
+  jobCount: number;
+  failedCount: number;
+  durationMs: number;
+}
+
+export interface DagRunFailed {
+  failure?: Failure;
+}
+
 /**
  * One entry of the build event log: a state transition of job.config, job.exec, graph.analyze or
  * graph.build. The name of the `event` member is the event's type in the log ("task_failed", ...).
@@ -306,6 +360,14 @@ export interface BuildEventPayloads {
   build_cancelled: BuildCancelled;
   partition_skipped: PartitionSkipped;
   partition_delegated: PartitionDelegated;
+  dag_run_requested: DagRunRequested;
+  dag_job_waiting: DagJobWaiting;
+  dag_job_started: DagJobStarted;
+  dag_job_succeeded: DagJobSucceeded;
+  dag_job_failed: DagJobFailed;
+  dag_job_skipped: DagJobSkipped;
+  dag_run_succeeded: DagRunSucceeded;
+  dag_run_failed: DagRunFailed;
 }
 export type BuildEventType = keyof BuildEventPayloads;
 export const BuildEventTypes = [
@@ -341,6 +403,14 @@ export const BuildEventTypes = [
   'build_cancelled',
   'partition_skipped',
   'partition_delegated',
+  'dag_run_requested',
+  'dag_job_waiting',
+  'dag_job_started',
+  'dag_job_succeeded',
+  'dag_job_failed',
+  'dag_job_skipped',
+  'dag_run_succeeded',
+  'dag_run_failed',
 ] as const satisfies readonly BuildEventType[];
 
 /** BuildEvent as a union discriminated by `type`, so that checking `type` narrows `payload` (or one member: `BuildEventOf<'arg_validate_success'>`). */

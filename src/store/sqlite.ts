@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { JobStatus, type BuildEvent, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { buildWorkflowId } from '../engine/ids.js';
+import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
 import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
 
@@ -75,6 +76,7 @@ const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 export class SqliteStore implements Store {
   private db: Database.Database;
   readonly deployments: SqliteDeployments;
+  readonly dags: SqliteDags;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -88,6 +90,7 @@ export class SqliteStore implements Store {
     if (buildColumns.length > 0 && !buildColumns.includes('team')) this.db.exec(`ALTER TABLE builds ADD COLUMN team TEXT`);
     this.db.exec(SCHEMA);
     this.deployments = new SqliteDeployments(this.db);
+    this.dags = new SqliteDags(this.db);
   }
 
   async appendEvents(events: NewBuildEvent[]): Promise<void> {
@@ -117,6 +120,7 @@ export class SqliteStore implements Store {
         if (result.changes === 0) continue;
         for (const ref of partitions) link.run(ref, result.lastInsertRowid);
         this.project(event, ts);
+        this.dags.project(event, ts);
       }
     })(events);
 

@@ -16,6 +16,7 @@ import type {
   PartitionRef,
   PartitionStatus,
 } from '../generated/databuild.js';
+import type { DagStore } from './dags.js';
 import type { DeploymentStore } from './deployments.js';
 
 /** The statuses a build never leaves. */
@@ -133,6 +134,7 @@ export interface Store {
   revokeToken(id: string): Promise<boolean>;
 
   readonly deployments: DeploymentStore;
+  readonly dags: DagStore;
 
   close(): Promise<void>;
 }

@@ -1,0 +1,61 @@
+/** Job runs (a DAG's nodes, runs started by hand): preparing a run of a deployed job, and who is running a job now. */
+import { substitute, varsIn } from '../src/engine/partitions.js';
+import { StrataError, toApplicationFailure } from '../src/errors.js';
+import { jobEnvironment } from '../src/jobs/manifest.js';
+import type { JobRepository } from '../src/jobs/repository.js';
+import type { Store } from '../src/store/store.js';
+import type { PreparedTask } from './tasks.js';
+
+export interface JobRunRef {
+  /** The DAG run, or the run started by hand: its events are logged under this id. */
+  runId: string;
+  job: string;
+  team: string;
+  arguments: Record<string, unknown>;
+}
+
+/** `STRATA_ARG_<NAME>` for each argument that is a string, number or boolean. */
+export function argumentEnv(args: Record<string, unknown>): Record<string, string> {
+  const env: Record<string, string> = { STRATA_ARGUMENTS: JSON.stringify(args) };
+  for (const [key, value] of Object.entries(args))
+    if (['string', 'number', 'boolean'].includes(typeof value)) env[`STRATA_ARG_${key.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`] = String(value);
+  return env;
+}
+
+export function createRunActivities(deps: { store: Store; jobs: JobRepository; taskEnv: () => Record<string, string> }) {
+  return {
+    /** The command, environment and JobConfig of one run of a deployed job; `{var}`s in exec come from the arguments. */
+    async prepareJobRun(ref: JobRunRef): Promise<PreparedTask> {
+      try {
+        const job = (await deps.jobs.load()).jobs.get(ref.job);
+        if (!job || job.team !== ref.team || !job.deployment)
+          throw new StrataError('not_deployed', `${ref.team}/${ref.job} is not deployed; deploy it before running it`, { job: ref.job, team: ref.team });
+        const bindings = Object.fromEntries(Object.entries(ref.arguments).flatMap(([k, v]) => (['string', 'number', 'boolean'].includes(typeof v) ? [[k, String(v)]] : [])));
+        const argv = job.manifest.exec.map((arg) => substitute(arg, bindings));
+        const unbound = [...new Set(argv.flatMap((arg) => varsIn(arg)))];
+        if (unbound.length > 0)
+          throw new StrataError('arg_validation_failed', `exec of ${ref.job} uses {${unbound.join('}, {')}}; give ${unbound.length > 1 ? 'them' : 'it'} as arguments`, { job: ref.job, missing: unbound });
+        return {
+          buildId: ref.runId,
+          taskId: ref.job,
+          job: ref.job,
+          team: ref.team,
+          cwd: job.dir,
+          argv,
+          env: { ...jobEnvironment(job, deps.taskEnv()), ...argumentEnv(ref.arguments) },
+          config: { outputs: [], inputs: [], args: [], env: {}, argumentsJson: JSON.stringify(ref.arguments) },
+          retries: job.manifest.retries,
+          ...(job.manifest.timeout_seconds ? { timeoutSeconds: job.manifest.timeout_seconds } : {}),
+          deployment: { id: job.deployment.id, commit: job.deployment.commit },
+        };
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
+    /** A workflow running `job` now (a build's task or another DAG's node), or null when it is idle. */
+    async runningExecutionOf(input: { job: string }): Promise<string | null> {
+      return (await deps.store.dags.runningExecutionOf(input.job)) ?? null;
+    },
+  };
+}

@@ -1,0 +1,214 @@
+/** /api/v1/dags/runs (explicit DAGs of jobs, the meta-jobs format) and runs of one job by hand. */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { z } from 'zod';
+import { parseDagRequest, type DagProblem, type DagRequest } from '../engine/dag.js';
+import { newBuildId } from '../engine/ids.js';
+import { StrataError } from '../errors.js';
+import { TeamNameSchema } from '../jobs/manifest.js';
+import { DAG_NODE_STATUSES, DAG_RUN_STATUSES, type DagNodeRecord, type DagRunRecord } from '../store/dags.js';
+import { StrataJob, StrataTeam } from '../temporal/searchAttributes.js';
+import { dagRunWorkflowId, type DagRunInput } from '../../workflows/dagRun.messages.js';
+import { jobRunWorkflowId, type JobRunInput } from '../../workflows/jobRun.messages.js';
+import { checkTeam, isAdmin, type Principal } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { defineRoute, QueryInt, type Route } from './route.js';
+
+const Timestamp = z.string().meta({ format: 'date-time' });
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+const FailureSchema = z.object({ kind: z.string(), type: z.string(), message: z.string() });
+
+const DagNodeViewSchema = z.object({
+  job: z.string(),
+  team: z.string(),
+  status: z.enum(DAG_NODE_STATUSES),
+  dependsOn: z.array(z.string()),
+  failDagOnError: z.boolean(),
+  arguments: z.record(z.string(), z.unknown()),
+  attempts: z.number().int(),
+  workflowId: z.string().nullable().meta({ description: 'The child workflow of this job run' }),
+  waitedFor: z.string().nullable().meta({ description: 'The execution this job waited for because it was already running' }),
+  startedAt: Timestamp.nullable(),
+  endedAt: Timestamp.nullable(),
+  failure: FailureSchema.nullable(),
+});
+
+export const DagRunViewSchema = z.object({
+  runId: z.string(),
+  workflowId: z.string(),
+  team: z.string(),
+  name: z.string(),
+  maxConcurrent: z.number().int(),
+  status: z.enum(DAG_RUN_STATUSES),
+  startedBy: z.string(),
+  createdAt: Timestamp,
+  endedAt: Timestamp.nullable(),
+  failure: FailureSchema.nullable(),
+  jobs: z.array(DagNodeViewSchema),
+});
+export type DagRunView = z.infer<typeof DagRunViewSchema>;
+
+const view = (run: DagRunRecord, nodes: DagNodeRecord[]): DagRunView => ({
+  runId: run.runId,
+  workflowId: run.workflowId,
+  team: run.team,
+  name: run.name,
+  maxConcurrent: run.maxConcurrent,
+  status: run.status,
+  startedBy: run.startedBy,
+  createdAt: iso(run.createdAtMs)!,
+  endedAt: iso(run.endedAtMs),
+  failure: run.failure ?? null,
+  jobs: nodes.map((n) => ({
+    job: n.job,
+    team: n.team,
+    status: n.status,
+    dependsOn: n.dependsOn,
+    failDagOnError: n.failDagOnError,
+    arguments: n.arguments,
+    attempts: n.attempts,
+    workflowId: n.workflowId ?? null,
+    waitedFor: n.waitedFor ?? null,
+    startedAt: iso(n.startedAtMs),
+    endedAt: iso(n.endedAtMs),
+    failure: n.failure ?? null,
+  })),
+});
+
+/** The checks that need the caller and the deployed jobs: forbidden and job_not_deployed. */
+async function accessProblems(deps: ApiDeps, principal: Principal, request: DagRequest): Promise<DagProblem[]> {
+  const problems: DagProblem[] = [];
+  if (!isAdmin(principal) && request.team !== principal.team)
+    problems.push({ kind: 'forbidden', jobs: [], message: `team "${principal.team}" may not start a DAG run for team "${request.team}"` });
+  const { jobs } = await deps.jobs.load();
+  for (const node of request.jobs) {
+    if (!isAdmin(principal) && node.team !== principal.team) {
+      problems.push({ kind: 'forbidden', jobs: [node.job], message: `${node.job} is a job of team "${node.team}"; team "${principal.team}" may not run it` });
+      continue;
+    }
+    const job = jobs.get(node.job);
+    if (!job?.deployment || job.team !== node.team)
+      problems.push({ kind: 'job_not_deployed', jobs: [node.job], message: `${node.team}/${node.job} is not deployed; deploy it before running it in a DAG` });
+  }
+  return problems;
+}
+
+const refuse = (problems: DagProblem[]) =>
+  new StrataError('invalid_dag', `the DAG run was refused: ${problems.map((p) => p.message).join('; ')}`, { problems });
+
+export function dagRoutes(deps: ApiDeps): Route[] {
+  const { store, client } = deps;
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/dags/runs',
+      summary: 'Start a DAG run: {team, name?, max_concurrent?, jobs: [{job_name, team_name?, fail_dag_on_error?, arguments?, depends_on}]}',
+      tag: 'dags',
+      access: 'token',
+      // Validated by parseDagRequest, whose problems name each job and kind (a zod schema could not).
+      body: z.unknown().meta({ description: 'The meta-jobs format; fail_meta_job_on_error is accepted as the older name of fail_dag_on_error' }),
+      responses: { 202: { description: 'The run started', schema: z.object({ runId: z.string(), workflowId: z.string() }) } },
+      async handler({ body, principal, res }) {
+        const { request, problems } = parseDagRequest(body, principal.team !== undefined ? { team: principal.team } : {});
+        if (!request) throw refuse(problems);
+        const denied = await accessProblems(deps, principal, request);
+        if (denied.length > 0) throw refuse(denied);
+        const runId = `dag-${newBuildId()}`;
+        const workflowId = dagRunWorkflowId(request.team, runId);
+        const name = request.name ?? `${request.jobs.length} jobs`;
+        await store.dags.create(
+          { runId, workflowId, team: request.team, name, maxConcurrent: request.maxConcurrent, startedBy: `${principal.tokenName} (${principal.tokenId})`, createdAtMs: Date.now() },
+          request.jobs,
+        );
+        const input: DagRunInput = { runId, team: request.team, name, maxConcurrent: request.maxConcurrent, jobs: request.jobs };
+        await client.workflow.start('dagRun', {
+          taskQueue: deps.taskQueue,
+          workflowId,
+          args: [input],
+          typedSearchAttributes: [{ key: StrataTeam, value: request.team }],
+          staticSummary: `DAG ${name} (${request.jobs.length} jobs) for team ${request.team}`,
+        });
+        res.location(`/api/v1/dags/runs/${runId}`);
+        return { runId, workflowId };
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/dags/runs/:id',
+      summary: "A DAG run and every job's status, attempts, start and end",
+      tag: 'dags',
+      access: 'token',
+      params: z.strictObject({ id: z.string().regex(/^dag-[A-Za-z0-9-]{1,64}$/, 'is not a DAG run id') }),
+      responses: { 200: { description: 'The run', schema: DagRunViewSchema } },
+      errors: [404],
+      async handler({ params, principal }) {
+        const run = await store.dags.get(params.id);
+        if (!run) throw new StrataError('not_found', `no DAG run "${params.id}"`, { runId: params.id });
+        checkTeam(principal, run.team, `DAG run "${params.id}"`);
+        return view(run, await store.dags.nodes(run.runId));
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/dags/runs/:id/events',
+      summary: "A DAG run's events, from the build event log (its jobs' launches, attempts, waits and ends)",
+      tag: 'dags',
+      access: 'token',
+      params: z.strictObject({ id: z.string().regex(/^dag-[A-Za-z0-9-]{1,64}$/, 'is not a DAG run id') }),
+      query: z.strictObject({ after: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0), limit: QueryInt(1, 10_000).default(1000) }),
+      responses: { 200: { description: 'A page of events', schema: z.object({ events: z.array(z.record(z.string(), z.unknown())), next: z.number().int() }) } },
+      errors: [404],
+      async handler({ params, query, principal }) {
+        const run = await store.dags.get(params.id);
+        if (!run) throw new StrataError('not_found', `no DAG run "${params.id}"`, { runId: params.id });
+        checkTeam(principal, run.team, `DAG run "${params.id}"`);
+        const events = await store.listEvents({ buildId: run.runId, afterId: query.after, limit: query.limit });
+        return { events, next: events.at(-1)?.eventId ?? query.after };
+      },
+    }),
+
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/teams/:team/jobs/:job/runs',
+      summary: 'Run a deployed job once, with arguments; 409 with the running execution when the job is already running',
+      tag: 'dags',
+      access: 'token',
+      params: z.strictObject({ team: TeamNameSchema, job: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'is not a job name') }),
+      body: z.strictObject({ arguments: z.record(z.string(), z.unknown()).default({}) }),
+      responses: { 202: { description: 'The run started', schema: z.object({ runId: z.string(), workflowId: z.string() }) } },
+      errors: [409, 422],
+      async handler({ params, body, principal }) {
+        checkTeam(principal, params.team, `the jobs of team "${params.team}"`);
+        const job = (await deps.jobs.load()).jobs.get(params.job);
+        if (!job?.deployment || job.team !== params.team)
+          throw new StrataError('not_deployed', `${params.team}/${params.job} is not deployed; deploy it before running it`, params);
+        const busy = await store.dags.runningExecutionOf(params.job);
+        if (busy) throw new StrataError('job_running', `${params.team}/${params.job} is already running (${busy}); one run of a job at a time`, { runningExecution: busy });
+        const runId = `run-${newBuildId()}`;
+        const workflowId = jobRunWorkflowId(params.team, params.job);
+        const input: JobRunInput = { runId, team: params.team, job: params.job, arguments: body.arguments };
+        try {
+          await client.workflow.start('jobRun', {
+            taskQueue: deps.taskQueue,
+            workflowId,
+            args: [input],
+            typedSearchAttributes: [
+              { key: StrataTeam, value: params.team },
+              { key: StrataJob, value: params.job },
+            ],
+            staticSummary: `${params.team}/${params.job} run by hand (${runId})`,
+          });
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          const running = await client.workflow.getHandle(workflowId).describe();
+          throw new StrataError('job_running', `${params.team}/${params.job} is already running (${workflowId}, run ${running.runId}); one run of a job at a time`, {
+            runningExecution: workflowId,
+            runId: running.runId,
+          });
+        }
+        return { runId, workflowId };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,178 @@
+import type Database from 'better-sqlite3';
+import type { Failure } from '../generated/databuild.js';
+import type { NewBuildEvent } from './store.js';
+import type { DagNodeRecord, DagNodeSpec, DagRunRecord, DagStore } from './dags.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS dag_runs (
+  run_id TEXT PRIMARY KEY,
+  workflow_id TEXT NOT NULL,
+  team TEXT NOT NULL,
+  name TEXT NOT NULL,
+  max_concurrent INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  started_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  ended_at INTEGER,
+  failure TEXT
+);
+CREATE TABLE IF NOT EXISTS dag_nodes (
+  run_id TEXT NOT NULL,
+  job TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  team TEXT NOT NULL,
+  fail_dag_on_error INTEGER NOT NULL,
+  arguments TEXT NOT NULL,
+  depends_on TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  workflow_id TEXT,
+  waited_for TEXT,
+  started_at INTEGER,
+  ended_at INTEGER,
+  failure TEXT,
+  PRIMARY KEY (run_id, job)
+);
+CREATE INDEX IF NOT EXISTS dag_nodes_running ON dag_nodes (job, status);
+`;
+
+export class SqliteDags implements DagStore {
+  constructor(private readonly db: Database.Database) {
+    db.exec(SCHEMA);
+  }
+
+  async create(run: Omit<DagRunRecord, 'status' | 'updatedAtMs'>, nodes: DagNodeSpec[]): Promise<void> {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO dag_runs (run_id, workflow_id, team, name, max_concurrent, status, started_by, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (run_id) DO NOTHING`,
+        )
+        .run(run.runId, run.workflowId, run.team, run.name, run.maxConcurrent, run.startedBy, run.createdAtMs, run.createdAtMs);
+      const insert = this.db.prepare(
+        `INSERT INTO dag_nodes (run_id, job, idx, team, fail_dag_on_error, arguments, depends_on, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (run_id, job) DO NOTHING`,
+      );
+      nodes.forEach((n, i) => insert.run(run.runId, n.job, i, n.team, n.failDagOnError ? 1 : 0, JSON.stringify(n.arguments), JSON.stringify(n.dependsOn)));
+    })();
+  }
+
+  /** Applies a dag_* event (or a job run's launch) to the run and its nodes; called inside the append transaction. */
+  project(event: NewBuildEvent, ts: number): void {
+    const setNode = (status: string, extra: Record<string, unknown> = {}) => {
+      const sets = ['status = ?', ...Object.keys(extra).map((k) => `${k} = ?`)];
+      this.db.prepare(`UPDATE dag_nodes SET ${sets.join(', ')} WHERE run_id = ? AND job = ?`).run(status, ...Object.values(extra), event.buildId, event.job ?? '');
+    };
+    const setRun = (status: string, failure?: Failure) =>
+      this.db
+        .prepare(`UPDATE dag_runs SET status = ?, updated_at = ?, ended_at = ?, failure = coalesce(?, failure) WHERE run_id = ?`)
+        .run(status, ts, ts, failure ? JSON.stringify(failure) : null, event.buildId);
+    switch (event.type) {
+      case 'dag_job_waiting':
+        setNode('waiting', { waited_for: event.payload.runningExecution });
+        break;
+      case 'dag_job_started':
+        setNode('running', { workflow_id: event.payload.workflowId, started_at: ts });
+        break;
+      case 'dag_job_succeeded':
+        setNode('succeeded', { ended_at: ts, attempts: event.payload.attempts });
+        break;
+      case 'dag_job_failed':
+        setNode('failed', { ended_at: ts, failure: JSON.stringify(event.payload.failure ?? null) });
+        break;
+      case 'dag_job_skipped':
+        setNode('skipped');
+        break;
+      case 'dag_run_succeeded':
+        setRun('succeeded');
+        break;
+      case 'dag_run_failed':
+        setRun(event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed', event.payload.failure);
+        break;
+      case 'task_launch_success':
+        this.db
+          .prepare(`UPDATE dag_nodes SET attempts = max(attempts, ?) WHERE run_id = ? AND job = ?`)
+          .run(event.payload.attempt, event.buildId, event.job ?? '');
+        break;
+      default:
+        break;
+    }
+  }
+
+  async get(runId: string): Promise<DagRunRecord | undefined> {
+    const r = this.db.prepare(`SELECT * FROM dag_runs WHERE run_id = ?`).get(runId) as RunRow | undefined;
+    return (
+      r && {
+        runId: r.run_id,
+        workflowId: r.workflow_id,
+        team: r.team,
+        name: r.name,
+        maxConcurrent: r.max_concurrent,
+        status: r.status as DagRunRecord['status'],
+        startedBy: r.started_by,
+        createdAtMs: r.created_at,
+        updatedAtMs: r.updated_at,
+        ...(r.ended_at !== null ? { endedAtMs: r.ended_at } : {}),
+        ...(r.failure !== null ? { failure: JSON.parse(r.failure) as Failure } : {}),
+      }
+    );
+  }
+
+  async nodes(runId: string): Promise<DagNodeRecord[]> {
+    const rows = this.db.prepare(`SELECT * FROM dag_nodes WHERE run_id = ? ORDER BY idx`).all(runId) as NodeRow[];
+    return rows.map((r) => ({
+      runId: r.run_id,
+      index: r.idx,
+      job: r.job,
+      team: r.team,
+      failDagOnError: r.fail_dag_on_error === 1,
+      arguments: JSON.parse(r.arguments) as Record<string, unknown>,
+      dependsOn: JSON.parse(r.depends_on) as string[],
+      status: r.status as DagNodeRecord['status'],
+      attempts: r.attempts,
+      ...(r.workflow_id !== null ? { workflowId: r.workflow_id } : {}),
+      ...(r.waited_for !== null ? { waitedFor: r.waited_for } : {}),
+      ...(r.started_at !== null ? { startedAtMs: r.started_at } : {}),
+      ...(r.ended_at !== null ? { endedAtMs: r.ended_at } : {}),
+      ...(r.failure !== null && r.failure !== 'null' ? { failure: JSON.parse(r.failure) as Failure } : {}),
+    }));
+  }
+
+  async runningExecutionOf(job: string): Promise<string | undefined> {
+    const task = this.db.prepare(`SELECT task_id FROM tasks WHERE job = ? AND status = 'running' LIMIT 1`).pluck().get(job) as string | undefined;
+    if (task !== undefined) return `task/${task}`;
+    return (this.db.prepare(`SELECT workflow_id FROM dag_nodes WHERE job = ? AND status = 'running' LIMIT 1`).pluck().get(job) as string | null | undefined) ?? undefined;
+  }
+}
+
+interface RunRow {
+  run_id: string;
+  workflow_id: string;
+  team: string;
+  name: string;
+  max_concurrent: number;
+  status: string;
+  started_by: string;
+  created_at: number;
+  updated_at: number;
+  ended_at: number | null;
+  failure: string | null;
+}
+
+interface NodeRow {
+  run_id: string;
+  job: string;
+  idx: number;
+  team: string;
+  fail_dag_on_error: number;
+  arguments: string;
+  depends_on: string;
+  status: string;
+  attempts: number;
+  workflow_id: string | null;
+  waited_for: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+  failure: string | null;
+}

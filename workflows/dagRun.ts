@@ -1,0 +1,138 @@
+/**
+ * dagRun: an explicit graph of jobs in the meta-jobs format. The roots start together; a job starts when
+ * every job it depends on has finished; at most maxConcurrent run at once and the rest wait their turn in
+ * order. Each job is a jobRun child workflow under `run/<team>/<job>`, so a job already running (another
+ * DAG, a build's task, a run by hand) is waited for and then run again. A failed job with
+ * fail_dag_on_error stops new starts, lets the running ones finish, and fails the run as a user error;
+ * without it the failure is recorded and its dependents go on.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowFailure,
+  condition,
+  isCancellation,
+  proxyLocalActivities,
+  sleep,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { createPlanActivities } from '../activities/plan.js';
+import type { createRunActivities } from '../activities/runs.js';
+import type { DagNode } from '../src/engine/dag.js';
+import type { Failure } from '../src/generated/databuild.js';
+import type { NewBuildEvent } from '../src/store/store.js';
+import type { DagRunInput } from './dagRun.messages.js';
+import { jobRun } from './jobRun.js';
+import { jobRunWorkflowId } from './jobRun.messages.js';
+import { failureOf } from './taskActivity.js';
+
+const local = proxyLocalActivities<ReturnType<typeof createPlanActivities> & ReturnType<typeof createRunActivities>>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
+});
+
+type NodeState = 'pending' | 'starting' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+/** How long a job that is already running is waited for before the next try: 1 s, doubling to 30 s. */
+const waitBefore = (tries: number) => Math.min(30_000, 1000 * 2 ** Math.min(tries, 5));
+
+export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; failed: number }> {
+  const startedAt = Date.now();
+  const state = new Map<string, NodeState>(input.jobs.map((j) => [j.job, 'pending']));
+  let failing: Failure | undefined;
+  let changes = 0;
+  const set = (job: string, s: NodeState) => {
+    state.set(job, s);
+    changes++;
+  };
+  const record = (events: Omit<NewBuildEvent, 'buildId'>[]) =>
+    local.recordEvents(events.map((e, i) => ({ ...e, buildId: input.runId, dedupeKey: e.dedupeKey ?? `${workflowInfo().runId}/${e.type}/${e.job ?? ''}/${changes}/${i}` }) as NewBuildEvent));
+
+  await record([
+    {
+      type: 'dag_run_requested',
+      payload: { name: input.name, team: input.team, maxConcurrent: input.maxConcurrent, jobCount: input.jobs.length },
+      dedupeKey: `${input.runId}/requested`,
+    },
+  ]);
+
+  const finished = (job: string) => ['succeeded', 'failed'].includes(state.get(job)!);
+  const active = () => [...state.values()].filter((s) => s === 'starting' || s === 'running').length;
+
+  async function run(node: DagNode): Promise<void> {
+    const workflowId = jobRunWorkflowId(node.team, node.job);
+    let handle;
+    for (let tries = 0; ; tries++) {
+      if (failing) return set(node.job, 'skipped');
+      let busy = await local.runningExecutionOf({ job: node.job });
+      if (busy === null) {
+        try {
+          handle = await startChild(jobRun, {
+            workflowId,
+            args: [{ runId: input.runId, team: node.team, job: node.job, arguments: node.arguments }],
+            staticSummary: `${node.team}/${node.job} in DAG ${input.name}`,
+          });
+          break;
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          busy = workflowId;
+        }
+      }
+      // The first wait for each blocking execution is an event; the retries are not.
+      if (tries === 0)
+        await record([{ type: 'dag_job_waiting', job: node.job, taskId: node.job, payload: { team: node.team, runningExecution: busy, waits: tries + 1 } }]);
+      await sleep(waitBefore(tries));
+    }
+    set(node.job, 'running');
+    await record([{ type: 'dag_job_started', job: node.job, taskId: node.job, payload: { team: node.team, workflowId } }]);
+    try {
+      const result = await handle.result();
+      set(node.job, 'succeeded');
+      await record([{ type: 'dag_job_succeeded', job: node.job, taskId: node.job, payload: { team: node.team, attempts: result.attempts } }]);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const failure = failureOf(err instanceof ChildWorkflowFailure && err.cause ? err.cause : err);
+      if (node.failDagOnError && !failing) failing = { kind: 'user', type: 'dag_job_failed', message: `${node.job} failed: ${failure.message}` };
+      set(node.job, 'failed');
+      await record([{ type: 'dag_job_failed', job: node.job, taskId: node.job, payload: { team: node.team, failure, failsDag: node.failDagOnError } }]);
+    }
+  }
+
+  const running: Promise<void>[] = [];
+  try {
+    for (;;) {
+      if (!failing)
+        for (const node of input.jobs) {
+          if (active() >= input.maxConcurrent) break;
+          if (state.get(node.job) !== 'pending' || !node.dependsOn.every(finished)) continue;
+          set(node.job, 'starting');
+          running.push(run(node));
+        }
+      const open = [...state.values()].some((s) => s === 'starting' || s === 'running');
+      const startable = !failing && [...state.values()].some((s) => s === 'pending');
+      if (!open && !startable) break;
+      const seen = changes;
+      await condition(() => changes !== seen);
+    }
+    await Promise.all(running);
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    await CancellationScope.nonCancellable(() =>
+      record([{ type: 'dag_run_failed', payload: { failure: { kind: 'user', type: 'cancelled', message: `DAG run ${input.runId} was cancelled` } } }]),
+    );
+    throw err;
+  }
+
+  const never = input.jobs.filter((j) => state.get(j.job) === 'pending' || state.get(j.job) === 'skipped');
+  if (never.length > 0)
+    await record(never.map((j) => ({ type: 'dag_job_skipped' as const, job: j.job, taskId: j.job, payload: { team: j.team, reason: failing ? failing.message : 'not started' } })));
+  const failed = input.jobs.filter((j) => state.get(j.job) === 'failed').length;
+  if (failing) {
+    await record([{ type: 'dag_run_failed', payload: { failure: failing } }]);
+    throw ApplicationFailure.create({ type: 'dag_job_failed', message: failing.message, nonRetryable: true });
+  }
+  await record([{ type: 'dag_run_succeeded', payload: { jobCount: input.jobs.length, failedCount: failed, durationMs: Date.now() - startedAt } }]);
+  return { succeeded: input.jobs.length - failed, failed };
+}

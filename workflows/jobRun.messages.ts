@@ -1,0 +1,19 @@
+/** jobRun's input, result and identity, importable by the API without the workflow body. */
+export interface JobRunInput {
+  /** The DAG run (or the run started by hand) the job run's events are logged under. */
+  runId: string;
+  team: string;
+  job: string;
+  arguments: Record<string, unknown>;
+}
+
+export interface JobRunResult {
+  attempts: number;
+  exitCode: number;
+}
+
+/**
+ * `run/<team>/<job>`: one id per job, so Temporal itself refuses a second run of a job while one is
+ * running, whoever starts it (a DAG or a person).
+ */
+export const jobRunWorkflowId = (team: string, job: string) => `run/${team}/${job}`;

@@ -1,0 +1,29 @@
+/**
+ * jobRun: one run of a deployed job, as a DAG node or started by hand. Its command runs through the
+ * same runTask activity as a partition task (platform failures retried by the activity's policy), and a
+ * non-zero exit is retried only as often as job.yaml's `retries` says; whoever started the run never
+ * retries it again, so retries do not multiply.
+ */
+import { proxyLocalActivities, sleep } from '@temporalio/workflow';
+import type { createRunActivities } from '../activities/runs.js';
+import type { JobRunInput, JobRunResult } from './jobRun.messages.js';
+import { failureOf, isUserTaskFailure, runTaskActivity } from './taskActivity.js';
+
+const local = proxyLocalActivities<ReturnType<typeof createRunActivities>>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
+});
+
+export async function jobRun(input: JobRunInput): Promise<JobRunResult> {
+  const task = await local.prepareJobRun(input);
+  for (let attempt = 1; ; attempt++) {
+    const willRetry = attempt <= task.retries;
+    try {
+      await runTaskActivity(task)({ task, attempt, willRetryOnFailure: willRetry });
+      return { attempts: attempt, exitCode: 0 };
+    } catch (err) {
+      if (!willRetry || !isUserTaskFailure(failureOf(err))) throw err;
+      await sleep(Math.min(60_000, 1000 * 2 ** (attempt - 1)));
+    }
+  }
+}
