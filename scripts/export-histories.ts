@@ -1,7 +1,8 @@
 /**
  * Records the workflow histories that test/replay.test.ts replays: a build of the example diamond
- * (with its tasks), a build whose task fails, a deployment and a failed deployment. Run after a
- * deliberate change to workflow code: `npx tsx scripts/export-histories.ts [graphBuild|deployJob]`
+ * (with its tasks), a build whose task fails, a deployment and a failed deployment, and a DAG run whose
+ * second job fails. Run after a deliberate change to workflow code:
+ * `npx tsx scripts/export-histories.ts [graphBuild|deployJob|dagRun]`
  * (all by default), then commit test/histories/.
  */
 import fs from 'node:fs';
@@ -24,6 +25,7 @@ const only = process.argv[2];
 try {
   if (only === undefined || only === 'graphBuild') await builds();
   if (only === undefined || only === 'deployJob') await deployments();
+  if (only === undefined || only === 'dagRun') await dagRuns();
 } finally {
   await stack.teardown();
 }
@@ -43,19 +45,38 @@ async function builds() {
 }
 
 async function deployments() {
-  const deploy = async (name: string, job: string) => {
-    const { workflowId } = await startDeployment(stack.env.client, stack.store, { team: 'testers', job, repo: `file://${jobsDir}` }, {
-      deploymentId: `dep-history-${job}`,
-      taskQueue: stack.config.taskQueue,
-      builder: 'local',
-      deploymentsDir: stack.config.deploy.deploymentsDir,
-      deployedBy: 'export-histories',
-    });
-    await stack.env.client.workflow.getHandle(workflowId).result().catch(() => undefined);
-    await save(name, workflowId);
-  };
-  await deploy('deployJob-success', 'ok');
-  await deploy('deployJob-not-found', 'gone');
+  await save('deployJob-success', await deploy('dep-history-ok', 'ok'));
+  await save('deployJob-not-found', await deploy('dep-history-gone', 'gone'));
+}
+
+async function dagRuns() {
+  for (const job of ['ok', 'broken']) await deploy(`dep-history-dag-${job}`, job);
+  const runId = 'dag-history';
+  const jobs = [
+    { job: 'ok', team: 'testers', failDagOnError: true, arguments: { day: '1' }, dependsOn: [] },
+    { job: 'broken', team: 'testers', failDagOnError: true, arguments: {}, dependsOn: ['ok'] },
+  ];
+  await stack.store.dags.create({ runId, workflowId: `dag/testers/${runId}`, team: 'testers', name: 'history', maxConcurrent: 2, startedBy: 'export-histories', createdAtMs: Date.now() }, jobs);
+  const handle = await stack.env.client.workflow.start('dagRun', {
+    taskQueue: stack.config.taskQueue,
+    workflowId: `dag/testers/${runId}`,
+    args: [{ runId, team: 'testers', name: 'history', maxConcurrent: 2, jobs }],
+  });
+  await handle.result().catch(() => undefined);
+  await save('dagRun-job-failure', handle.workflowId);
+  await save('jobRun-retried-failure', 'run/testers/broken');
+}
+
+async function deploy(id: string, job: string) {
+  const { workflowId } = await startDeployment(stack.env.client, stack.store, { team: 'testers', job, repo: `file://${jobsDir}` }, {
+    deploymentId: id,
+    taskQueue: stack.config.taskQueue,
+    builder: 'local',
+    deploymentsDir: stack.config.deploy.deploymentsDir,
+    deployedBy: 'export-histories',
+  });
+  await stack.env.client.workflow.getHandle(workflowId).result().catch(() => undefined);
+  return workflowId;
 }
 
 async function save(name: string, workflowId: string) {

@@ -12,14 +12,16 @@ import { workflowBundle } from './helpers/stack.js';
 const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'histories');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
 
-test('histories are recorded for builds, tasks and deployments, succeeded and failed', () => {
+test('histories are recorded for builds, tasks, deployments and DAG runs, succeeded and failed', () => {
   expect(files.sort()).toEqual([
+    'dagRun-job-failure.json',
     'deployJob-not-found.json',
     'deployJob-success.json',
     'graphBuild-success.json',
     'graphBuild-task-failure.json',
     'jobExec-retried-failure.json',
     'jobExec-success.json',
+    'jobRun-retried-failure.json',
   ]);
 });
 
