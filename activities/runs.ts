@@ -1,5 +1,8 @@
 /** Job runs (a DAG's nodes, runs started by hand): preparing a run of a deployed job, and who is running a job now. */
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { substitute, varsIn } from '../src/engine/partitions.js';
+import { jobRunWorkflowId } from '../workflows/jobRun.messages.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
 import { jobEnvironment } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
@@ -50,6 +53,18 @@ export function createRunActivities(deps: { store: Store; jobs: JobRepository; t
         };
       } catch (err) {
         throw toApplicationFailure(err);
+      }
+    },
+
+    /** The job run (a DAG's or one by hand) of `job` running now, as its workflow id, or null. */
+    async jobRunActive(input: { team: string; job: string }): Promise<string | null> {
+      const workflowId = jobRunWorkflowId(input.team, input.job);
+      try {
+        const described = await Context.current().client.workflow.getHandle(workflowId).describe();
+        return described.status.name === 'RUNNING' ? workflowId : null;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return null;
+        throw err;
       }
     },
 

@@ -85,6 +85,8 @@ async function finished(runId: string) {
   });
 }
 
+const linesOf = (name: string) => (fs.existsSync(path.join(timesDir, name)) ? fs.readFileSync(path.join(timesDir, name), 'utf8').trim().split('\n').length : 0);
+
 /** Each run of a job as [start, end] ms, from the job's own records. */
 function runsOf(name: string): [number, number][] {
   const lines = fs.readFileSync(path.join(timesDir, name), 'utf8').trim().split('\n');
@@ -233,4 +235,23 @@ test('strata dag run --wait shows each job and exits 0; a refused DAG is exit 2 
   const refused = await strata(['dag', 'run', file]);
   expect(refused.exitCode).toBe(2);
   expect(refused.stderr).toContain('the jobs form a cycle: job1 → job1');
+});
+
+test("a partition build's task of a job that is running as a job run waits for it", async () => {
+  const gate = path.join(tempDir('gate'), 'open');
+  const manual = await request(api.app).post('/api/v1/teams/dagtest/jobs/lenient/runs').set(as(token)).send({ arguments: { gate } });
+  expect(manual.status).toBe(202);
+  // An odd number of records: the run by hand has started and not ended.
+  await waitFor('the run by hand to start', () => linesOf('lenient') % 2 === 1);
+  const before = runsOf('lenient').length;
+  const build = await request(api.app).post('/api/v1/builds').set(as(token)).send({ partitions: ['dag/lenient/run=1'] });
+  expect(build.status).toBe(202);
+  const waiting = await waitFor('the task to wait', async () => (await stack.store.listEvents({ buildId: build.body.buildId, type: 'task_waiting' }))[0]);
+  expect(waiting.payload).toEqual({ runningExecution: 'run/dagtest/lenient' });
+  fs.writeFileSync(gate, '');
+  await waitFor('the build', async () => (await stack.store.getBuild(build.body.buildId))?.status === 'completed');
+  const runs = runsOf('lenient');
+  expect(runs.length).toBe(before + 2);
+  const [byHand, byBuild] = runs.slice(-2) as [[number, number], [number, number]];
+  expect(byBuild[0]).toBeGreaterThanOrEqual(byHand[1]);
 });

@@ -79,6 +79,6 @@ describe('generated proto types', () => {
     expect(mod.BuildEventTypes).toContain('cycle_detected');
     expect(mod.BuildEventTypes[0]).toBe('arg_validate_success');
     expect(mod.BuildEventTypes.at(-1)).toBe('dag_run_failed');
-    expect(mod.BuildEventTypes).toHaveLength(40);
+    expect(mod.BuildEventTypes).toHaveLength(41);
   });
 });

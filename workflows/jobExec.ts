@@ -9,12 +9,14 @@ import {
   CancellationScope,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createPlanActivities } from '../activities/plan.js';
+import type { createRunActivities } from '../activities/runs.js';
 import type { createTaskActivities } from '../activities/tasks.js';
 import type { Failure, PartitionManifest } from '../src/generated/databuild.js';
 import { taskFinishedSignal } from './graphBuild.messages.js';
@@ -24,7 +26,7 @@ import { failureOf, isUserTaskFailure, runTaskActivity } from './taskActivity.js
 type TaskActivities = ReturnType<typeof createTaskActivities>;
 type PlanActivities = ReturnType<typeof createPlanActivities>;
 
-const local = proxyLocalActivities<TaskActivities & PlanActivities>({
+const local = proxyLocalActivities<TaskActivities & PlanActivities & ReturnType<typeof createRunActivities>>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
 });
@@ -42,6 +44,15 @@ export async function jobExec(input: JobExecInput): Promise<TaskOutcome> {
   try {
     const task = await local.validateConfig({ buildId: input.buildId, taskId: input.taskId, job: input.job });
     outputs = task.config.outputs;
+    // One run of a job at a time: a task of a job that is running as a job run (a DAG's, or one by hand) waits for it.
+    if (patched('task-waits-for-job-run'))
+      for (let tries = 0; ; tries++) {
+        const busy = await local.jobRunActive({ team: task.team, job: task.job });
+        if (busy === null) break;
+        if (tries === 0)
+          await local.recordEvents([{ ...base, partitions: outputs, type: 'task_waiting', payload: { runningExecution: busy }, dedupeKey: `${workflowInfo().runId}/task_waiting` }]);
+        await sleep(Math.min(30_000, 1000 * 2 ** Math.min(tries, 5)));
+      }
     let manifest: PartitionManifest | undefined;
     for (let attempt = 1; manifest === undefined; attempt++) {
       const willRetry = attempt <= task.retries;

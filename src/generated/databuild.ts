@@ -164,6 +164,11 @@ export interface JobExecFail {
   failure?: Failure;
 }
 
+/** The task's job is running as a job run (a DAG's or one by hand): the task waits for it to finish. */
+export interface TaskWaiting {
+  runningExecution: string;
+}
+
 // ---- graph.analyze ---------------------------------------------------------
 
 export interface PartitionDispatchFail {
@@ -343,6 +348,7 @@ export interface BuildEventPayloads {
   metadata: MetadataCalculated;
   metadata_calculation_fail: MetadataCalculationFail;
   job_exec_fail: JobExecFail;
+  task_waiting: TaskWaiting;
   partition_dispatch_fail: PartitionDispatchFail;
   cycle_detected: CycleDetected;
   graph_analyze_fail: GraphAnalyzeFail;
@@ -386,6 +392,7 @@ export const BuildEventTypes = [
   'metadata',
   'metadata_calculation_fail',
   'job_exec_fail',
+  'task_waiting',
   'partition_dispatch_fail',
   'cycle_detected',
   'graph_analyze_fail',
