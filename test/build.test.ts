@@ -239,7 +239,10 @@ test('a task whose successful run is on record but whose outputs left the catalo
   expect(countRuns(RUNS, partition)).toBe(1);
 });
 
+/** Events of DAG runs and job runs, which test/dag.test.ts sees in its own logs. */
+const DAG_EVENT_TYPES = BuildEventTypes.filter((type) => type.startsWith('dag_') || type === 'task_waiting');
+
 test('every transition of the seed diagrams appears in the event log of the builds that made it', () => {
   const all = new Set([...seen.values()].flatMap((types) => [...types]));
-  expect(BuildEventTypes.filter((type) => !all.has(type))).toEqual([]);
+  expect(BuildEventTypes.filter((type) => !all.has(type) && !DAG_EVENT_TYPES.includes(type))).toEqual([]);
 });

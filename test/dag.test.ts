@@ -9,6 +9,7 @@ import request from 'supertest';
 import { simpleGit } from 'simple-git';
 import { stringify } from 'yaml';
 import { projectRoot } from '../src/config.js';
+import { BuildEventTypes } from '../src/generated/databuild.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
 
@@ -254,4 +255,11 @@ test("a partition build's task of a job that is running as a job run waits for i
   expect(runs.length).toBe(before + 2);
   const [byHand, byBuild] = runs.slice(-2) as [[number, number], [number, number]];
   expect(byBuild[0]).toBeGreaterThanOrEqual(byHand[1]);
+});
+
+test('every DAG transition appears in the event log of the runs that made it', async () => {
+  const types = new Set((await stack.store.listEvents({ limit: 100_000 })).map((e) => e.type));
+  const dagTypes = BuildEventTypes.filter((type) => type.startsWith('dag_') || type === 'task_waiting');
+  expect(dagTypes).toHaveLength(9);
+  expect(dagTypes.filter((type) => !types.has(type))).toEqual([]);
 });
