@@ -61,33 +61,14 @@ export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; f
   const finished = (job: string) => ['succeeded', 'failed'].includes(state.get(job)!);
   const active = () => [...state.values()].filter((s) => s === 'starting' || s === 'running').length;
 
+  /** Runs one job to its end; any failure but cancellation ends as the job's failure, never as a rejection. */
   async function run(node: DagNode): Promise<void> {
     const workflowId = jobRunWorkflowId(node.team, node.job);
-    let handle;
-    for (let tries = 0; ; tries++) {
-      if (failing) return set(node.job, 'skipped');
-      let busy = await local.runningExecutionOf({ job: node.job });
-      if (busy === null) {
-        try {
-          handle = await startChild(jobRun, {
-            workflowId,
-            args: [{ runId: input.runId, team: node.team, job: node.job, arguments: node.arguments }],
-            staticSummary: `${node.team}/${node.job} in DAG ${input.name}`,
-          });
-          break;
-        } catch (err) {
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          busy = workflowId;
-        }
-      }
-      // The first wait for each blocking execution is an event; the retries are not.
-      if (tries === 0)
-        await record([{ type: 'dag_job_waiting', job: node.job, taskId: node.job, payload: { team: node.team, runningExecution: busy, waits: tries + 1 } }]);
-      await sleep(waitBefore(tries));
-    }
-    set(node.job, 'running');
-    await record([{ type: 'dag_job_started', job: node.job, taskId: node.job, payload: { team: node.team, workflowId } }]);
     try {
+      const handle = await startWhenIdle(node, workflowId);
+      if (!handle) return set(node.job, 'skipped');
+      set(node.job, 'running');
+      await record([{ type: 'dag_job_started', job: node.job, taskId: node.job, payload: { team: node.team, workflowId } }]);
       const result = await handle.result();
       set(node.job, 'succeeded');
       await record([{ type: 'dag_job_succeeded', job: node.job, taskId: node.job, payload: { team: node.team, attempts: result.attempts } }]);
@@ -100,6 +81,30 @@ export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; f
     }
   }
 
+  /** Starts the job's run once nothing else runs the job; undefined when the DAG failed meanwhile. */
+  async function startWhenIdle(node: DagNode, workflowId: string) {
+    for (let tries = 0; ; tries++) {
+      if (failing) return undefined;
+      let busy = await local.runningExecutionOf({ job: node.job });
+      if (busy === null) {
+        try {
+          return await startChild(jobRun, {
+            workflowId,
+            args: [{ runId: input.runId, team: node.team, job: node.job, arguments: node.arguments }],
+            staticSummary: `${node.team}/${node.job} in DAG ${input.name}`,
+          });
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          busy = workflowId;
+        }
+      }
+      // The first wait is an event; the retries are not.
+      if (tries === 0)
+        await record([{ type: 'dag_job_waiting', job: node.job, taskId: node.job, payload: { team: node.team, runningExecution: busy, waits: tries + 1 } }]);
+      await sleep(waitBefore(tries));
+    }
+  }
+
   const running: Promise<void>[] = [];
   try {
     for (;;) {
@@ -108,7 +113,8 @@ export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; f
           if (active() >= input.maxConcurrent) break;
           if (state.get(node.job) !== 'pending' || !node.dependsOn.every(finished)) continue;
           set(node.job, 'starting');
-          running.push(run(node));
+          // run() rejects only when the DAG is cancelled, which the condition() below reports too.
+          running.push(run(node).catch(() => undefined));
         }
       const open = [...state.values()].some((s) => s === 'starting' || s === 'running');
       const startable = !failing && [...state.values()].some((s) => s === 'pending');
