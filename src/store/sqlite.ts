@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   PRIMARY KEY (build_id, idx)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_id ON tasks (build_id, task_id);
+CREATE INDEX IF NOT EXISTS tasks_by_job_status ON tasks (job, status);
 CREATE INDEX IF NOT EXISTS builds_newest ON builds (created_at DESC, build_id DESC);
 CREATE TABLE IF NOT EXISTS tokens (
   id TEXT PRIMARY KEY,
