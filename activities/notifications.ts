@@ -4,7 +4,6 @@
  * that would repeat (every recipient refused for good, a 4xx from the webhook, no SMTP configured) are
  * non-retryable. All of them are ApplicationFailures of type `notification_failed`.
  */
-import nodemailer from 'nodemailer';
 import type { NodemailerError, SMTPSentMessageInfo, Transporter } from 'nodemailer';
 import { ApplicationFailure } from '@temporalio/common';
 
@@ -34,7 +33,9 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
   let transport: Transporter<SMTPSentMessageInfo> | undefined;
   const fetchTimeoutMs = deps.fetchTimeoutMs ?? 10_000;
 
-  function smtpTransport(smtp: { url: string }): Transporter<SMTPSentMessageInfo> {
+  async function smtpTransport(smtp: { url: string }): Promise<Transporter<SMTPSentMessageInfo>> {
+    // nodemailer is loaded on the first email, so a worker that never mails does not carry it.
+    const { default: nodemailer } = await import('nodemailer');
     // Short connection timeouts: an activity attempt has a minute, and a retry is better than a hang.
     transport ??= nodemailer.createTransport({ url: smtp.url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
     return transport;
@@ -52,7 +53,7 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
       if (n.to.length === 0) throw ApplicationFailure.nonRetryable('cannot send an email without recipients', TYPE);
       let info: SMTPSentMessageInfo;
       try {
-        info = await smtpTransport(deps.smtp).sendMail({ from: deps.smtp.from, to: n.to, subject: n.subject, text: n.text });
+        info = await (await smtpTransport(deps.smtp)).sendMail({ from: deps.smtp.from, to: n.to, subject: n.subject, text: n.text });
       } catch (err) {
         throw emailFailure(err as NodemailerError, deps.smtp.url, n.to);
       }

@@ -2,7 +2,10 @@
  * A Strata worker: workflows and light activities on the main task queue, task launching on
  * `<queue>-tasks`, so each can be scaled and limited on its own. Run alone with `npm run worker`.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createDeployActivities } from '../activities/deploy.js';
@@ -21,6 +24,14 @@ import { installQuietLogger } from './temporal/logger.js';
 import type { Store } from './store/store.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Bundles the workflow code in a child process (see scripts/bundle-workflows.ts) and returns the bundle's path. */
+async function bundleWorkflows(dataDir: string): Promise<string> {
+  const codePath = path.join(dataDir, 'workflow-bundle', `${process.pid}.js`);
+  const script = fileURLToPath(new URL('../scripts/bundle-workflows.ts', import.meta.url));
+  await execa(process.execPath, ['--import', 'tsx', script, codePath], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return codePath;
+}
 
 /** The environment every task and config command starts from: enough to find programs, nothing secret. */
 export function baseTaskEnv(env: NodeJS.ProcessEnv = process.env, extra: string[] = []): Record<string, string> {
@@ -63,7 +74,7 @@ export async function createWorkers(
     heartbeatMs: options.heartbeatMs,
   });
   const jobTypes = new JobTypeRegistry(config.deploy.pluginsDir);
-  const imageBuilder = imageBuilderFor(config);
+  const imageBuilder = await imageBuilderFor(config);
   const deploy = createDeployActivities({
     store,
     jobTypes,
@@ -83,16 +94,20 @@ export async function createWorkers(
   const identity = `strata@${os.hostname()}:${process.pid}`;
   const shutdownGraceTime = `${config.shutdownGraceSeconds}s`;
 
+  const bundlePath = options.bundle ? undefined : await bundleWorkflows(config.dataDir);
+  const workflowBundle = options.bundle ?? { codePath: bundlePath! };
   const main = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.taskQueue,
     identity,
-    ...(options.bundle ? { workflowBundle: options.bundle } : { workflowsPath }),
+    workflowBundle,
     // validate_config and calculate_metadata run as local activities of jobExec.
     activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications, ...runs },
     shutdownGraceTime,
   });
+  // Worker.create has read the bundle.
+  if (bundlePath) fs.rmSync(bundlePath, { force: true });
   const launcher = await Worker.create({
     connection,
     namespace: config.temporal.namespace,

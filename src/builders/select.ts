@@ -2,12 +2,13 @@
 import type { StrataConfig } from '../config.js';
 import { BuildahBuilder } from './buildah.js';
 import type { ImageBuilder } from './builder.js';
-import { KanikoBuilder } from './kaniko.js';
 
-export function imageBuilderFor(config: StrataConfig): ImageBuilder | undefined {
+/** Kaniko's module (and the Kubernetes client, ~80 MB) is loaded only when Kaniko is the builder. */
+export async function imageBuilderFor(config: StrataConfig): Promise<ImageBuilder | undefined> {
   const { builder, registryInsecure, imagesDir } = config.deploy;
   if (builder === 'local') return undefined;
   if (builder === 'buildah') return new BuildahBuilder({ root: imagesDir, registryInsecure });
+  const { KanikoBuilder } = await import('./kaniko.js');
   const { mode, namespace, image } = config.deploy.kaniko;
   if (mode === 'local') return new KanikoBuilder({ mode, registryInsecure });
   return new KanikoBuilder({
