@@ -33,18 +33,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `It reuses section a's runs. The worker is started as \`node --import tsx src/worker.ts\`, so its pid is the Node`,
       `process itself (no npx or tsx wrapper); VmHWM (the peak over the process's life) and VmRSS are read from`,
       `/proc/<pid>/status when the worker is ready, when the timed build starts and right after its result. They cover the`,
-      `whole process: both Temporal workers, the workflow threads, the Rust core and SQLite; task processes are not included.`,
+      `whole process: its three Temporal workers, the workflow threads, the Rust core and SQLite; task processes are not included.`,
       met && !close
         ? ''
         : `${met ? `**Close to the target** (${megabytes(TARGET_BYTES - strata.peakRssBytes)} below it; the peak varies by tens of MB from run to run).` : '**Why the target is missed.**'}` +
           ` Most of it is there before any build runs: ${megabytes(peakWhenReady)} when the worker is ready: Node and tsx, the` +
-          ` Temporal core and SDK, and what bundling the workflow code with webpack inside the worker at startup leaves` +
-          ` behind (\`Worker.create\` with \`workflowsPath\`, src/worker.ts); the bare worker, started the same way, peaked at` +
+          ` Temporal core and SDK, and the workflow code loaded from the bundle a child process made at startup` +
+          ` (scripts/bundle-workflows.ts); the bare worker, which bundles in-process, peaked at` +
           ` ${megabytes(bare.peakRssBytes)}. The build adds the rest (RSS ${megabytes(rssBeforeBuild)} → ${megabytes(rssAfterBuild)}):` +
-          ` workflow state of the build and up to 32 running task workflows, and garbage V8 has not collected yet. What would` +
-          ` help: bundle outside the long-lived worker (\`bundleWorkflowCode\` in a short-lived child process at startup, or` +
-          ` ahead of time with a freshness check) and pass \`workflowBundle: { codePath }\`; createWorkers already accepts a` +
-          ` \`bundle\` option.`,
+          ` workflow state of the build and up to 32 running task workflows, and garbage V8 has not collected yet.`,
     ]
       .filter((part) => part !== '')
       .join(' '),
