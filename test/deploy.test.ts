@@ -131,7 +131,10 @@ describe('a Python job deployed at a commit', () => {
   test('is listed with the job, and the Web UI finds it by its readable id', async () => {
     const res = await request(api.app).get('/api/v1/teams/data/jobs/greetings/deployments').set(as(token));
     expect(res.body.deployments.map((d: { deploymentId: string }) => d.deploymentId)).toContain(deployment.deploymentId);
-    const described = await stack.env.client.workflow.getHandle(deployment.workflowId).describe();
+    // The store says succeeded a moment before the workflow returns.
+    const handle = stack.env.client.workflow.getHandle(deployment.workflowId);
+    await handle.result();
+    const described = await handle.describe();
     expect(deployment.workflowId).toBe(`deploy/data/greetings/${deployment.deploymentId}`);
     expect(described.status.name).toBe('COMPLETED');
   });
