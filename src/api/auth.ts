@@ -20,6 +20,9 @@ export interface Principal {
 
 export const isAdmin = (principal: Principal): boolean => principal.team === undefined;
 
+/** Who did something, as records show it: the token's name and id. */
+export const actorOf = (principal: Principal): string => `${principal.tokenName} (${principal.tokenId})`;
+
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export async function issueToken(store: Store, request: { team?: string; name: string }): Promise<{ token: string; record: TokenRecord }> {

@@ -10,14 +10,11 @@ import { FINISHED_BUILD_STATUSES, type BuildRecord, type Store } from '../store/
 import { BuildRequestStatus, JobStatus } from '../generated/databuild.js';
 import { checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { defineRoute, QueryInt, type Route } from './route.js';
+import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 
 
 const BuildIdParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'is not a build id') });
-const Timestamp = z.string().meta({ format: 'date-time' });
-const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
-const FailureSchema = z.object({ kind: z.string(), type: z.string(), message: z.string() });
 
 export const BuildSummarySchema = z.object({
   buildId: z.string(),

@@ -4,18 +4,15 @@ import { z } from 'zod';
 import { parseDagRequest, type DagProblem, type DagRequest } from '../engine/dag.js';
 import { newBuildId } from '../engine/ids.js';
 import { StrataError } from '../errors.js';
-import { TeamNameSchema } from '../jobs/manifest.js';
+import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
 import { DAG_NODE_STATUSES, DAG_RUN_STATUSES, type DagNodeRecord, type DagRunRecord } from '../store/dags.js';
 import { StrataJob, StrataTeam } from '../temporal/searchAttributes.js';
 import { dagRunWorkflowId, type DagRunInput } from '../../workflows/dagRun.messages.js';
 import { jobRunWorkflowId, type JobRunInput } from '../../workflows/jobRun.messages.js';
-import { checkTeam, isAdmin, type Principal } from './auth.js';
+import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { defineRoute, QueryInt, type Route } from './route.js';
+import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 
-const Timestamp = z.string().meta({ format: 'date-time' });
-const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-const FailureSchema = z.object({ kind: z.string(), type: z.string(), message: z.string() });
 
 const DagNodeViewSchema = z.object({
   job: z.string(),
@@ -116,7 +113,7 @@ export function dagRoutes(deps: ApiDeps): Route[] {
         const workflowId = dagRunWorkflowId(request.team, runId);
         const name = request.name ?? `${request.jobs.length} jobs`;
         await store.dags.create(
-          { runId, workflowId, team: request.team, name, maxConcurrent: request.maxConcurrent, startedBy: `${principal.tokenName} (${principal.tokenId})`, createdAtMs: Date.now() },
+          { runId, workflowId, team: request.team, name, maxConcurrent: request.maxConcurrent, startedBy: actorOf(principal), createdAtMs: Date.now() },
           request.jobs,
         );
         const input: DagRunInput = { runId, team: request.team, name, maxConcurrent: request.maxConcurrent, jobs: request.jobs };
@@ -174,7 +171,7 @@ export function dagRoutes(deps: ApiDeps): Route[] {
       summary: 'Run a deployed job once, with arguments; 409 with the running execution when the job is already running',
       tag: 'dags',
       access: 'token',
-      params: z.strictObject({ team: TeamNameSchema, job: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'is not a job name') }),
+      params: z.strictObject({ team: TeamNameSchema, job: JobNameSchema }),
       body: z.strictObject({ arguments: z.record(z.string(), z.unknown()).default({}) }),
       responses: { 202: { description: 'The run started', schema: z.object({ runId: z.string(), workflowId: z.string() }) } },
       errors: [409, 422],

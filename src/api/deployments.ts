@@ -3,16 +3,13 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
 import { startDeployment, DeployRequestSchema } from '../client/deployments.js';
-import { TeamNameSchema } from '../jobs/manifest.js';
+import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
 import { DEPLOY_STEPS, DEPLOYMENT_STATUSES, type DeploymentEvent, type DeploymentRecord } from '../store/deployments.js';
 import { tailOfFile } from '../launchers/process.js';
-import { checkTeam, type Principal } from './auth.js';
+import { actorOf, checkTeam, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { defineRoute, QueryInt, type Route } from './route.js';
+import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 
-const Timestamp = z.string().meta({ format: 'date-time' });
-const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-const JobName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'is not a job name');
 
 export const DeploymentSummarySchema = z.object({
   deploymentId: z.string(),
@@ -33,7 +30,7 @@ export const DeploymentSummarySchema = z.object({
   deployedBy: z.string(),
   createdAt: Timestamp,
   finishedAt: Timestamp.nullable(),
-  failure: z.object({ kind: z.string(), type: z.string(), message: z.string() }).nullable(),
+  failure: FailureSchema.nullable(),
 });
 
 const StepSchema = z.object({
@@ -140,7 +137,7 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
           taskQueue: deps.taskQueue,
           builder: deps.builder,
           deploymentsDir: deps.deploymentsDir,
-          deployedBy: `${principal.tokenName} (${principal.tokenId})`,
+          deployedBy: actorOf(principal),
           attempts: deps.deployAttempts,
         });
         res.location(`/api/v1/deployments/${deploymentId}`);
@@ -177,7 +174,7 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
       summary: "A job's deployments, newest first; the current one is marked",
       tag: 'deployments',
       access: 'token',
-      params: z.strictObject({ team: TeamNameSchema, job: JobName }),
+      params: z.strictObject({ team: TeamNameSchema, job: JobNameSchema }),
       query: z.strictObject({ status: z.enum(DEPLOYMENT_STATUSES).optional(), limit: QueryInt(1, 500).default(50) }),
       responses: {
         200: { description: 'Deployments of the job, and its pin if it has one', schema: z.object({ deployments: z.array(DeploymentSummarySchema), pin: PinSchema.nullable() }) },
@@ -196,7 +193,7 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
       summary: 'Pin a job to its deployment at a commit: builds run it until unpinned, whatever is deployed later (a rollback)',
       tag: 'deployments',
       access: 'token',
-      params: z.strictObject({ team: TeamNameSchema, job: JobName }),
+      params: z.strictObject({ team: TeamNameSchema, job: JobNameSchema }),
       body: z.strictObject({ commit: z.string().regex(/^[0-9a-f]{7,40}$/, 'must be a commit id: 7 to 40 lowercase hex digits') }),
       responses: { 200: { description: 'The job is pinned', schema: PinSchema } },
       errors: [422],
@@ -205,7 +202,7 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
         const d = await store.deployments.atCommit(params.job, body.commit);
         if (!d || d.team !== params.team || !d.commit)
           throw new StrataError('not_deployed', `${params.team}/${params.job} has no successful deployment at commit ${body.commit}; deploy it first`, params);
-        const pin = { team: params.team, job: params.job, deploymentId: d.id, commit: d.commit, pinnedBy: `${principal.tokenName} (${principal.tokenId})`, pinnedAtMs: Date.now() };
+        const pin = { team: params.team, job: params.job, deploymentId: d.id, commit: d.commit, pinnedBy: actorOf(principal), pinnedAtMs: Date.now() };
         await store.deployments.pin(pin);
         const { pinnedAtMs, ...shown } = pin;
         return { ...shown, pinnedAt: iso(pinnedAtMs)! };
@@ -218,7 +215,7 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
       summary: 'Unpin a job: builds run its current deployment again',
       tag: 'deployments',
       access: 'token',
-      params: z.strictObject({ team: TeamNameSchema, job: JobName }),
+      params: z.strictObject({ team: TeamNameSchema, job: JobNameSchema }),
       responses: { 204: { description: 'The job is no longer pinned' } },
       errors: [404],
       async handler({ params, principal }) {

@@ -59,6 +59,13 @@ export function defineRoute<P extends Schema | undefined = undefined, Q extends 
   return route as unknown as Route;
 }
 
+/** A time in responses: ISO 8601. */
+export const Timestamp = z.string().meta({ format: 'date-time' });
+export const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** A failure in responses: its kind (user or platform), its stable type and what happened. */
+export const FailureSchema = z.object({ kind: z.string(), type: z.string(), message: z.string() });
+
 /** The error body of every failed request. */
 export const ErrorSchema = z.object({
   error: z.object({

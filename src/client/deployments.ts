@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { BranchSchema, CommitSchema, FolderSchema, RepoUrlSchema } from '../deploy/source.js';
-import { TeamNameSchema } from '../jobs/manifest.js';
+import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
 import type { Store } from '../store/store.js';
 import { StrataJob, StrataTeam } from '../temporal/searchAttributes.js';
 import { deployWorkflowId, type DeployJobInput } from '../../workflows/deployJob.messages.js';
@@ -12,7 +12,7 @@ import type { deployJob } from '../../workflows/deployJob.js';
 export const DeployRequestSchema = z
   .strictObject({
     team: TeamNameSchema,
-    job: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a job name: lowercase letters, digits and dashes'),
+    job: JobNameSchema,
     repo: RepoUrlSchema.meta({ description: 'https://, ssh://, git@host:path or file:/// URL of the jobs repository' }),
     commit: CommitSchema.optional(),
     branch: BranchSchema.optional(),

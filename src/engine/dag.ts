@@ -5,6 +5,8 @@
  * Pure: unit-tested without Temporal.
  */
 
+import { NAME_PATTERN } from './names.js';
+
 export const DAG_PROBLEM_KINDS = [
   'duplicate_job',
   'unknown_key',
@@ -64,7 +66,7 @@ export function parseDagRequest(body: unknown, defaults: { team?: string } = {})
     if (!RUN_KEYS.includes(key)) add({ kind: 'unknown_key', jobs: [], key, message: `unknown key "${key}"; a DAG run has ${RUN_KEYS.join(', ')}` });
   const team = run.team ?? defaults.team;
   if (team === undefined) add({ kind: 'missing_key', jobs: [], key: 'team', message: 'the run needs "team"' });
-  else if (typeof team !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(team))
+  else if (typeof team !== 'string' || !NAME_PATTERN.test(team))
     add({ kind: 'wrong_type', jobs: [], key: 'team', message: `"team" must be a team name, not ${typeName(team)}` });
   if (run.name !== undefined && (typeof run.name !== 'string' || run.name.length === 0 || run.name.length > 200))
     add({ kind: 'wrong_type', jobs: [], key: 'name', message: `"name" must be a non-empty string of at most 200 characters, not ${typeName(run.name)}` });
@@ -85,7 +87,7 @@ export function parseDagRequest(body: unknown, defaults: { team?: string } = {})
     for (const key of Object.keys(raw))
       if (!JOB_KEYS.includes(key)) add({ kind: 'unknown_key', jobs: [name], key, message: `${name}: unknown key "${key}"; a job has ${JOB_KEYS.join(', ')}` });
     if (raw.job_name === undefined) add({ kind: 'missing_key', jobs: [name], key: 'job_name', message: `${where}: "job_name" is missing` });
-    else if (typeof raw.job_name !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(raw.job_name)) wrong('job_name', 'a job name (a string)');
+    else if (typeof raw.job_name !== 'string' || !NAME_PATTERN.test(raw.job_name)) wrong('job_name', 'a job name (a string)');
     if (raw.team_name !== undefined && (typeof raw.team_name !== 'string' || raw.team_name === '')) wrong('team_name', 'a team name (a string)');
     for (const key of ['fail_dag_on_error', 'fail_meta_job_on_error']) if (raw[key] !== undefined && typeof raw[key] !== 'boolean') wrong(key, 'true or false');
     if (typeof raw.fail_dag_on_error === 'boolean' && typeof raw.fail_meta_job_on_error === 'boolean' && raw.fail_dag_on_error !== raw.fail_meta_job_on_error)

@@ -4,6 +4,7 @@
  * (later) the deploy pipeline; its errors name the file and the field.
  */
 import { z } from 'zod';
+import { NAME_PATTERN } from '../engine/names.js';
 import { PatternError, parsePattern, varsIn, type PartitionPattern } from '../engine/partitions.js';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
@@ -43,14 +44,17 @@ const InputSchema = z.union([
 
 const jobTypeRef = z.string().regex(/^[a-z0-9][a-z0-9_-]*:[A-Za-z0-9._-]+$/, 'must be "name:version", e.g. "python:1" or "shell:latest"');
 
+/** A job's name, as the API and DAG requests spell it. */
+export const JobNameSchema = z.string().regex(NAME_PATTERN, 'must be a job name: lowercase letters, digits and dashes');
+
 /** A team's name, as job.yaml, tokens and the API spell it. */
-export const TeamNameSchema = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, at most 63 characters');
+export const TeamNameSchema = z.string().regex(NAME_PATTERN, 'must be lowercase letters, digits and dashes, at most 63 characters');
 
 export const JobManifestSchema = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, at most 63 characters'),
+      .regex(NAME_PATTERN, 'must be lowercase letters, digits and dashes, at most 63 characters'),
     team: TeamNameSchema,
     owner_email: z.union([z.email(), z.array(z.email())]).optional(),
     jobtype: jobTypeRef.optional(),
