@@ -2,15 +2,16 @@
  * `npm start`: the whole embedded stack in one process tree. A Temporal dev server persisted to
  * $STRATA_DATA/temporal.db (Web UI on STRATA_UI_PORT), the workers, and the REST API. Ctrl-C stops
  * everything cleanly; running builds resume at the next start because Temporal keeps their state.
+ * The dev server ends with this process however it ends, and a start whose ports are taken is refused.
  */
 import type { Server } from 'node:http';
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { apiDepsFor } from './api/deps.js';
 import { createApp } from './api/app.js';
 import { ensureAdminToken } from './api/auth.js';
+import { connectApiClient } from './client/connection.js';
 import { loadConfig } from './config.js';
-import { startDevServer, type DevServer } from './temporal/devServer.js';
+import { assertPortsFree, startDevServer, type DevServer } from './temporal/devServer.js';
 import { installQuietLogger } from './temporal/logger.js';
 import { createWorkers } from './worker.js';
 
@@ -18,15 +19,20 @@ installQuietLogger();
 
 const config = loadConfig();
 let devServer: DevServer | undefined;
-if (config.temporal.embedded) {
-  console.log(`[strata] starting Temporal (dev server, ${config.temporal.databaseFile})`);
-  devServer = await startDevServer(config);
+try {
+  await assertPortsFree([{ host: config.apiHost, port: config.apiPort, what: 'the REST API, STRATA_PORT' }]);
+  if (config.temporal.embedded) {
+    console.log(`[strata] starting Temporal (dev server, ${config.temporal.databaseFile})`);
+    devServer = await startDevServer(config);
+  }
+} catch (err) {
+  console.error(`[strata] cannot start: ${(err as Error).message}`);
+  process.exit(1);
 }
 const address = devServer?.address ?? config.temporal.address;
 const nativeConnection = await NativeConnection.connect({ address });
 const workers = await createWorkers(config, { connection: nativeConnection });
-const connection = await Connection.connect({ address });
-const client = new Client({ connection, namespace: config.temporal.namespace });
+const client = await connectApiClient(address, config.temporal.namespace);
 const { created } = await ensureAdminToken(workers.store, config.adminTokenFile);
 const app = createApp(apiDepsFor(config, workers, client));
 const server: Server = await new Promise((resolve, reject) => {
@@ -56,7 +62,7 @@ async function stop(signal: string) {
   server.close();
   workers.shutdown();
   await running.catch((err: unknown) => console.error('[strata] worker stopped with an error', err));
-  await connection.close();
+  await client.connection.close();
   await nativeConnection.close();
   await devServer?.stop();
   console.log('[strata] stopped');
