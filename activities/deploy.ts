@@ -11,8 +11,9 @@ import { exportFolder, fetchCommit } from '../src/deploy/git.js';
 import { installRequirements } from '../src/deploy/requirements.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
 import type { Failure } from '../src/generated/databuild.js';
-import { parseJobManifest } from '../src/jobs/repository.js';
-import type { JobManifest } from '../src/jobs/manifest.js';
+import { parseJobManifest, type JobRepository } from '../src/jobs/repository.js';
+import { toJobDefinition, type JobManifest } from '../src/jobs/manifest.js';
+import { checkOwnership } from '../src/jobs/ownership.js';
 import type { JobTypeRegistry } from '../src/jobtypes/registry.js';
 import { jobTypeBaseImage, renderJobDockerfile } from '../src/jobtypes/render.js';
 import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/routes.js';
@@ -21,6 +22,8 @@ import type { Store } from '../src/store/store.js';
 
 export interface DeployActivityDeps {
   store: Store;
+  /** The jobs builds run: a deployment may not take another team's job name or outputs. */
+  jobs: Pick<JobRepository, 'load'>;
   jobTypes: JobTypeRegistry;
   mirrorsDir: string;
   deploymentsDir: string;
@@ -131,6 +134,7 @@ export function createDeployActivities(deps: DeployActivityDeps) {
           throw new StrataError('invalid_manifest', `${label}: name: is "${manifest.name}", but the deployment is of the job "${input.job}"`);
         if (manifest.team !== input.team)
           throw new StrataError('forbidden', `${label}: team: the job belongs to "${manifest.team}", not to "${input.team}", which asked to deploy it`);
+        checkOwnership(toJobDefinition(manifest, input.srcDir), (await deps.jobs.load()).jobs.values(), label);
         if (manifest.lang !== undefined)
           await warn(input.deploymentId, 'validate', `${label}: lang: is deprecated, use jobtype${manifest.jobtype ? ' (jobtype wins)' : ''}`);
         const jobType = deps.jobTypes.resolve(manifest.jobtype ?? manifest.lang ?? 'shell:latest');
@@ -228,14 +232,12 @@ export function createDeployActivities(deps: DeployActivityDeps) {
       });
     },
 
-    /** Makes the deployment its job's current one. A job name is one team's: another team's is a conflict. */
+    /** Makes the deployment its job's current one. A job name and its outputs are one team's: checked again, as another team may have deployed since validate. */
     async recordDeployment(input: DeployRef): Promise<void> {
       await step(input.deploymentId, 'record', async () => {
         const deployment = await deps.store.deployments.get(input.deploymentId);
-        if (!deployment) throw new StrataError('not_found', `no deployment ${input.deploymentId}`);
-        const taken = (await deps.store.deployments.current()).find((d) => d.job === deployment.job && d.team !== deployment.team);
-        if (taken)
-          throw new StrataError('conflict', `the job name "${deployment.job}" is already deployed by team ${taken.team}; job names are unique across teams`);
+        if (!deployment?.manifest) throw new StrataError('not_found', `no validated deployment ${input.deploymentId}`);
+        checkOwnership(toJobDefinition(deployment.manifest, deployment.workspace ?? ''), (await deps.jobs.load()).jobs.values(), `${deployment.team}/${deployment.job}`);
         return { result: undefined, message: `current deployment of ${deployment.team}/${deployment.job}`, update: { status: 'succeeded', finishedAtMs: Date.now() } };
       });
       await deps.store.deployments.makeCurrent(input.deploymentId);

@@ -36,6 +36,8 @@ export const Failures = {
   not_deployed: { kind: 'user', http: 422, summary: 'the job has no deployment to run' },
   invalid_dag: { kind: 'user', http: 400, summary: 'a DAG run request is invalid; details.problems names each job and kind' },
   job_running: { kind: 'user', http: 409, summary: 'the job is already running; one run of a job at a time' },
+  job_owned_by_other_team: { kind: 'user', http: 409, summary: "the job name is another team's job; details.conflicts names it and its team" },
+  outputs_overlap: { kind: 'user', http: 409, summary: "the job's outputs can produce partitions another team's job produces; details.conflicts names the job, team and patterns" },
   dag_job_failed: { kind: 'user', http: 422, summary: 'a job of a DAG run failed, and it fails the run' },
   task_launch_failed: { kind: 'platform', http: 503, summary: 'a task could not be started' },
   schedule_failed: { kind: 'platform', http: 503, summary: 'a task could not be scheduled' },

@@ -57,8 +57,8 @@ export async function createWorkers(
   const store = options.store ?? new SqliteStore(config.databaseFile);
   const jobsDir = await resolveJobsDir(config.jobsSource, config.dataDir);
   const jobs = new JobRepository(jobsDir, store.deployments);
-  const { problems } = jobs.loadFolder();
-  for (const problem of problems) console.warn(`[strata] skipping an invalid job: ${problem}`);
+  const { problems } = await jobs.load();
+  for (const problem of problems) console.warn(`[strata] skipping a job: ${problem}`);
   const taskEnv = () => baseTaskEnv();
 
   const plan = createPlanActivities({ store, jobs, taskEnv });
@@ -77,6 +77,7 @@ export async function createWorkers(
   const imageBuilder = await imageBuilderFor(config);
   const deploy = createDeployActivities({
     store,
+    jobs,
     jobTypes,
     mirrorsDir: config.deploy.mirrorsDir,
     deploymentsDir: config.deploy.deploymentsDir,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { StrataError } from '../errors.js';
 import { startDeployment, DeployRequestSchema } from '../client/deployments.js';
 import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
+import { checkOwnership } from '../jobs/ownership.js';
 import { DEPLOY_STEPS, DEPLOYMENT_STATUSES, type DeploymentEvent, type DeploymentRecord } from '../store/deployments.js';
 import { tailOfFile } from '../launchers/process.js';
 import { actorOf, checkTeam, type Principal } from './auth.js';
@@ -129,8 +130,11 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
       access: 'token',
       body: DeployRequestSchema,
       responses: { 202: { description: 'The deployment started', schema: z.object({ deploymentId: z.string(), workflowId: z.string() }) } },
+      errors: [409],
       async handler({ body, principal, res }) {
         checkTeam(principal, body.team, `deploying a job of team "${body.team}"`);
+        // A job name is one team's. The outputs are checked once job.yaml is read (the validate step).
+        checkOwnership({ name: body.job, team: body.team, outputs: [], vars: {} }, (await deps.jobs.load()).jobs.values(), `deploying "${body.job}" for team ${body.team}`);
         const deploymentId = `dep-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${crypto.randomBytes(4).toString('hex')}`;
         const started = await startDeployment(deps.client, store, body, {
           deploymentId,

@@ -70,7 +70,12 @@ export function indexProducers(jobs: Map<string, JobDefinition>) {
       const bindings = matchPattern(job.outputs[outputIndex]!, ref);
       if (bindings) found.set(job.name, { job, bindings });
     }
-    return [...found.values()];
+    // Patterns of two jobs may both match a ref that only one job's vars accept (src/engine/overlap.ts
+    // lets such jobs be of different teams): that one produces it.
+    const all = [...found.values()];
+    if (all.length < 2) return all;
+    const accepting = all.filter(({ job, bindings }) => Object.entries(job.vars).every(([name, regex]) => bindings[name] === undefined || regex.test(bindings[name])));
+    return accepting.length > 0 ? accepting : all;
   };
 }
 

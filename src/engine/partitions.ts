@@ -32,6 +32,11 @@ export function isPartitionRef(ref: string): boolean {
   return partitionRefProblem(ref) === undefined;
 }
 
+/** Whether `value` may stand after `key=` in a partition ref. */
+export function isPartitionValue(value: string): boolean {
+  return VALUE.test(value);
+}
+
 type Segment = { kind: 'literal'; text: string } | { kind: 'var'; key: string; name: string };
 
 export interface PartitionPattern {

@@ -8,11 +8,12 @@ import { simpleGit } from 'simple-git';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { DeploymentStore } from '../store/deployments.js';
 import { JobManifestSchema, describeIssues, toJobDefinition, type JobDefinition } from './manifest.js';
+import { resolveOwnership } from './ownership.js';
 
 export interface JobSet {
   /** Valid jobs by name. */
   jobs: Map<string, JobDefinition>;
-  /** One line per invalid `job.yaml`: the file, the field and what is wrong. */
+  /** One line per invalid `job.yaml` (the file, the field and what is wrong) and per job left out because it collides with another team's. */
   problems: string[];
 }
 
@@ -34,6 +35,8 @@ export function parseJobManifest(file: string, text: string, dir = path.dirname(
  * The jobs builds can run: each job's deployment (its pinned one, else its current one), and the jobs of the development folder
  * (STRATA_JOBS) that have no deployment. A deployed job always runs from its deployment's workspace,
  * never from a folder. Folder jobs are re-read only when their job.yaml changed since the last call.
+ * A name and an output belong to one team: a job colliding with another team's is left out, as a
+ * problem (resolveOwnership).
  */
 export class JobRepository {
   private cache = new Map<string, { stamp: string; job?: JobDefinition; problem?: string }>();
@@ -44,14 +47,16 @@ export class JobRepository {
   ) {}
 
   async load(): Promise<JobSet> {
-    const { jobs, problems } = this.loadFolder();
+    const folder = this.loadFolder();
+    const deployed: JobDefinition[] = [];
     for (const d of (await this.deployments?.runnable()) ?? []) {
       if (!d.manifest || !d.workspace || !d.commit) continue;
       const venv = path.join(path.dirname(d.workspace), 'venv');
       const pathPrefix = [path.join(venv, 'bin'), path.join(d.workspace, 'node_modules', '.bin')].filter((p) => fs.existsSync(p));
-      jobs.set(d.job, { ...toJobDefinition(d.manifest, d.workspace), deployment: { id: d.id, commit: d.commit, pathPrefix } });
+      deployed.push({ ...toJobDefinition(d.manifest, d.workspace), deployment: { id: d.id, commit: d.commit, pathPrefix } });
     }
-    return { jobs, problems };
+    const { jobs, problems } = resolveOwnership(folder.jobs, deployed);
+    return { jobs, problems: [...folder.problems, ...problems] };
   }
 
   /** The jobs of the development folder alone. */

@@ -88,6 +88,17 @@ describe('graph.analyze', () => {
     expect(!result.ok && result.failure.message).toMatch(/"x\/d=1" is produced by more than one job: a, b/);
   });
 
+  test("patterns of two jobs that both match: the one whose vars accept the partition produces it", async () => {
+    const defs = { eu: { outputs: ['x/k={k}'], vars: { k: '^(eu|us)$' } }, apac: { outputs: ['x/k={r}'], vars: { r: '^(apac)$' } } };
+    for (const [ref, job] of [['x/k=eu', 'eu'], ['x/k=apac', 'apac']]) {
+      const result = await analyze(input(defs, [ref!]));
+      expect(result.ok && result.plan.tasks.map((t) => t.job)).toEqual([job]);
+    }
+    // Neither accepts it: both are named, as before.
+    const neither = await analyze(input(defs, ['x/k=mars']));
+    expect(!neither.ok && neither.failure.type).toBe('multiple_producers');
+  });
+
   test('a cycle is a typed failure that lists it', async () => {
     const result = await analyze(input({ a: { outputs: ['a/d={d}'], inputs: ['b/d={d}'] }, b: { outputs: ['b/d={d}'], inputs: ['a/d={d}'] } }, ['a/d=1']));
     expect(!result.ok && result.failure.type).toBe('cycle_detected');

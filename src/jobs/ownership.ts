@@ -1,0 +1,47 @@
+/**
+ * A job name and an output pattern belong to one team. The jobs builds run (JobRepository.load) leave out
+ * a job that collides with another team's; a deployment that would collide is refused (the API by name,
+ * the deploy pipeline's validate and record steps by name and outputs).
+ */
+import path from 'node:path';
+import { StrataError } from '../errors.js';
+import { describeConflicts, ownershipConflicts, type OwnedJob, type OwnershipConflict } from '../engine/overlap.js';
+import type { JobDefinition } from './manifest.js';
+
+/** Where a job comes from, as a problem names it. */
+const whereIs = (job: JobDefinition) =>
+  job.deployment ? `deployment ${job.deployment.id} of ${job.team}/${job.name}` : path.join(job.dir, 'job.yaml');
+
+/**
+ * The jobs builds run, each name and output one team's. Development-folder jobs come first, in folder
+ * order: a deployment of another team never replaces one (a deployment of its own team does); then
+ * deployments, in the order given. A job colliding with one already taken by another team is left out,
+ * with a problem naming both.
+ */
+export function resolveOwnership(folder: Map<string, JobDefinition>, deployed: JobDefinition[]): { jobs: Map<string, JobDefinition>; problems: string[] } {
+  const redeployed = new Set(deployed.map((j) => `${j.team}/${j.name}`));
+  const candidates = [...[...folder.values()].filter((j) => !redeployed.has(`${j.team}/${j.name}`)), ...deployed];
+  const jobs = new Map<string, JobDefinition>();
+  const problems: string[] = [];
+  for (const job of candidates) {
+    const conflicts = ownershipConflicts(job, jobs.values());
+    if (conflicts.length === 0) jobs.set(job.name, job);
+    else {
+      const others = conflicts.map((c) => whereIs(jobs.get(c.job)!)).join(', ');
+      problems.push(`${whereIs(job)}: left out, team ${job.team}'s job "${job.name}" collides with ${others}: ${describeConflicts(conflicts)}`);
+    }
+  }
+  return { jobs, problems };
+}
+
+/**
+ * Refuses (409) `job` of `job.team` when it collides with a job of another team among `jobs`: its name
+ * is theirs (job_owned_by_other_team), or its outputs can produce their partitions (outputs_overlap).
+ * details.conflicts names each other job, its team and the overlapping pattern pairs.
+ */
+export function checkOwnership(job: OwnedJob, jobs: Iterable<OwnedJob>, what = `team ${job.team}'s job "${job.name}"`): void {
+  const conflicts: OwnershipConflict[] = ownershipConflicts(job, jobs);
+  if (conflicts.length === 0) return;
+  const type = conflicts.some((c) => c.sameName) ? 'job_owned_by_other_team' : 'outputs_overlap';
+  throw new StrataError(type, `${what} is refused: ${describeConflicts(conflicts)}`, { team: job.team, job: job.name, conflicts });
+}
