@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { StrataError } from '../errors.js';
 import { describeConflicts, ownershipConflicts, type OwnedJob, type OwnershipConflict } from '../engine/overlap.js';
+import type { PartitionPattern } from '../engine/partitions.js';
 import type { JobDefinition } from './manifest.js';
 
 /** Where a job comes from, as a problem names it. */
@@ -22,16 +23,48 @@ export function resolveOwnership(folder: Map<string, JobDefinition>, deployed: J
   const redeployed = new Set(deployed.map((j) => `${j.team}/${j.name}`));
   const candidates = [...[...folder.values()].filter((j) => !redeployed.has(`${j.team}/${j.name}`)), ...deployed];
   const jobs = new Map<string, JobDefinition>();
+  const index = new OutputIndex();
   const problems: string[] = [];
   for (const job of candidates) {
-    const conflicts = ownershipConflicts(job, jobs.values());
-    if (conflicts.length === 0) jobs.set(job.name, job);
-    else {
+    const conflicts = ownershipConflicts(job, [...(jobs.has(job.name) ? [jobs.get(job.name)!] : []), ...index.near(job)]);
+    if (conflicts.length === 0) {
+      jobs.set(job.name, job);
+      index.add(job);
+    } else {
       const others = conflicts.map((c) => whereIs(jobs.get(c.job)!)).join(', ');
       problems.push(`${whereIs(job)}: left out, team ${job.team}'s job "${job.name}" collides with ${others}: ${describeConflicts(conflicts)}`);
     }
   }
   return { jobs, problems };
+}
+
+/** Jobs by the depth and first segment of their outputs: a job is compared only with those whose outputs could meet its own. */
+class OutputIndex {
+  /** depth → first literal segment (or "" for a variable) → jobs. */
+  private readonly byDepth = new Map<number, Map<string, Set<JobDefinition>>>();
+  private static firstOf = (pattern: PartitionPattern) => (pattern.segments[0]!.kind === 'literal' ? pattern.segments[0]!.text : '');
+
+  add(job: JobDefinition): void {
+    for (const pattern of job.outputs) {
+      const byFirst = this.byDepth.get(pattern.segments.length) ?? new Map<string, Set<JobDefinition>>();
+      this.byDepth.set(pattern.segments.length, byFirst);
+      const first = OutputIndex.firstOf(pattern);
+      byFirst.set(first, (byFirst.get(first) ?? new Set()).add(job));
+    }
+  }
+
+  /** The jobs with an output as deep as one of `job`'s whose first segments can meet. */
+  near(job: JobDefinition): Set<JobDefinition> {
+    const found = new Set<JobDefinition>();
+    for (const pattern of job.outputs) {
+      const byFirst = this.byDepth.get(pattern.segments.length);
+      if (!byFirst) continue;
+      const first = OutputIndex.firstOf(pattern);
+      const sets = first === '' ? [...byFirst.values()] : [byFirst.get(first), byFirst.get('')];
+      for (const set of sets) for (const j of set ?? []) found.add(j);
+    }
+    return found;
+  }
 }
 
 /**
