@@ -52,14 +52,17 @@ export function tokenRoutes(deps: ApiDeps): Route[] {
     defineRoute({
       method: 'delete',
       path: '/api/v1/tokens/:id',
-      summary: 'Revoke a token: it stops working at once',
+      summary: "Revoke a token: it stops working at once. The last administrator's token cannot be revoked (409)",
       tag: 'tokens',
       access: 'admin',
       params: z.strictObject({ id: z.string().regex(/^tok-[0-9a-f]{12}$/, 'is not a token id') }),
       responses: { 204: { description: 'Revoked' } },
-      errors: [404],
+      errors: [404, 409],
       async handler({ params }) {
-        if (!(await deps.store.revokeToken(params.id))) throw new StrataError('not_found', `no token "${params.id}"`);
+        const outcome = await deps.store.revokeToken(params.id);
+        if (outcome === 'not_found') throw new StrataError('not_found', `no token "${params.id}"`);
+        if (outcome === 'last_admin')
+          throw new StrataError('conflict', `token "${params.id}" is the last administrator's token: issue another one (POST /api/v1/tokens with admin: true) before revoking it`);
         return undefined;
       },
     }),

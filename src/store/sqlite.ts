@@ -328,8 +328,13 @@ export class SqliteStore implements Store {
     return (this.db.prepare(`SELECT * FROM tokens ORDER BY created_at, id`).all() as TokenRow[]).map(toToken);
   }
 
-  async revokeToken(id: string): Promise<boolean> {
-    return this.db.prepare(`DELETE FROM tokens WHERE id = ?`).run(id).changes > 0;
+  async revokeToken(id: string): Promise<'revoked' | 'not_found' | 'last_admin'> {
+    // One statement, so two revocations at once cannot remove the last two administrators' tokens.
+    const deleted = this.db
+      .prepare(`DELETE FROM tokens WHERE id = ? AND (team IS NOT NULL OR (SELECT count(*) FROM tokens WHERE team IS NULL) > 1)`)
+      .run(id).changes;
+    if (deleted > 0) return 'revoked';
+    return this.db.prepare(`SELECT 1 FROM tokens WHERE id = ?`).get(id) ? 'last_admin' : 'not_found';
   }
 
   async close(): Promise<void> {

@@ -130,8 +130,8 @@ export interface Store {
   saveToken(token: TokenRecord, sha256: string): Promise<void>;
   findToken(sha256: string): Promise<TokenRecord | undefined>;
   listTokens(): Promise<TokenRecord[]>;
-  /** False when no token has that id. */
-  revokeToken(id: string): Promise<boolean>;
+  /** Deletes a token, unless it is the last administrator's token (`last_admin`), or none has that id. */
+  revokeToken(id: string): Promise<'revoked' | 'not_found' | 'last_admin'>;
 
   readonly deployments: DeploymentStore;
   readonly dags: DagStore;
