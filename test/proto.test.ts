@@ -74,7 +74,7 @@ describe('generated proto types', () => {
   test('the runtime constants match the generated types', async () => {
     const mod = await import('../src/generated/databuild.js');
     expect(mod.PartitionStatus).toContain('live');
-    expect(mod.JobStatus).toEqual(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled', 'delegated']);
+    expect(mod.JobStatus).toEqual(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled', 'delegated', 'skipped']);
     expect(mod.BuildEventTypes).toContain('task_failed');
     expect(mod.BuildEventTypes).toContain('cycle_detected');
     expect(mod.BuildEventTypes[0]).toBe('arg_validate_success');

@@ -36,6 +36,10 @@ export const TaskViewSchema = z.object({
   startedAt: Timestamp.nullable(),
   endedAt: Timestamp.nullable(),
   delegatedToBuild: z.string().nullable(),
+  skippedBecause: z
+    .object({ buildId: z.string() })
+    .nullable()
+    .meta({ description: 'For a skipped task: the build that made its partitions live, so this build did not run it' }),
 });
 
 const TaskCounts = z.object(Object.fromEntries(['total', ...JobStatus].map((s) => [s, z.number().int()])) as Record<'total' | JobStatus, z.ZodNumber>);
@@ -195,6 +199,7 @@ export function buildRoutes(deps: ApiDeps): Route[] {
             startedAt: iso(t.startedAtMs),
             endedAt: iso(t.endedAtMs),
             delegatedToBuild: t.delegatedToBuild ?? null,
+            skippedBecause: t.skippedBecause ? { buildId: t.skippedBecause } : null,
           })),
           tasksOffset: query.tasksOffset,
         };

@@ -1,7 +1,7 @@
 /** `strata dag run <file> [--wait]`: start a DAG run from a JSON or YAML file and show each job's progress. */
 import fs from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import type { DagRunView } from '../api/dags.js';
+import { parseYamlFile } from '../engine/yaml.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
 
 export interface DagFlags {
@@ -27,9 +27,10 @@ export function readDagFile(file: string, flags: DagFlags): Record<string, unkno
   }
   let parsed: unknown;
   try {
-    parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+    parsed = /\.ya?ml$/i.test(file) ? parseYamlFile(file, text) : JSON.parse(text);
   } catch (err) {
-    return usage(`${file}: not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message.split('\n')[0]}`);
+    if (/\.ya?ml$/i.test(file)) return usage((err as Error).message);
+    return usage(`${file}: not valid JSON: ${(err as Error).message.split('\n')[0]}`);
   }
   const run: Record<string, unknown> = Array.isArray(parsed) ? { jobs: parsed } : typeof parsed === 'object' && parsed !== null ? { ...(parsed as object) } : usage(`${file}: must hold a DAG run object or a list of jobs`);
   if (flags.team && run.team === undefined) run.team = flags.team;

@@ -1,9 +1,9 @@
 /** `strata deploy` and `strata plugin …`: deployments through the API, plugin bundles and renders locally. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { DeploymentDetail } from '../api/deployments.js';
 import { strataVersion } from '../config.js';
+import { parseYamlFile, YamlError } from '../engine/yaml.js';
 import { dockerfileValueProblem } from '../jobs/manifest.js';
 import { bundlePlugin } from '../jobtypes/bundle.js';
 import { parsePluginManifest } from '../jobtypes/pluginManifest.js';
@@ -144,7 +144,12 @@ async function local<T>(fn: () => Promise<T>): Promise<T> {
 /** Renders a plugin's template for a job.yaml exactly as a deployment would. */
 function renderLocally(pluginDir: string, manifestFile: string, gitVersion: string): string {
   const plugin = parsePluginManifest(path.join(pluginDir, 'plugin-manifest.yaml'), fs.readFileSync(path.join(pluginDir, 'plugin-manifest.yaml'), 'utf8'));
-  const manifest = parseYaml(fs.readFileSync(manifestFile, 'utf8')) as unknown;
+  let manifest: unknown;
+  try {
+    manifest = parseYamlFile(manifestFile, fs.readFileSync(manifestFile, 'utf8'));
+  } catch (err) {
+    throw err instanceof YamlError ? new StrataError('invalid_manifest', err.message) : err;
+  }
   if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) throw new StrataError('invalid_manifest', `${manifestFile}: not a YAML mapping`);
   const m = manifest as Record<string, unknown>;
   if (m.lang !== undefined && m.jobtype === undefined) process.stderr.write(`${manifestFile}: lang: is deprecated, use jobtype\n`);

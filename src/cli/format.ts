@@ -29,7 +29,7 @@ export function formatDuration(ms: number): string {
 /** "build X executing: 3/10 done · 2 running · 1 failed · 4 waiting" */
 export function progressLine(build: BuildDetail): string {
   const c = build.taskCounts;
-  const done = c.succeeded + c.delegated;
+  const done = c.succeeded + c.delegated + c.skipped;
   const parts = [`${done}/${c.total} done`, `${c.running} running`, `${c.failed} failed`];
   if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
   const waiting = c.pending + c.scheduled;
@@ -51,11 +51,11 @@ export function describeBuild(build: BuildDetail): string {
   lines.push(`  tasks: ${progressLine(build).replace(/^[^:]*: /, '')}`);
   if (build.tasks.length > 0) {
     // What needs attention first; a 10,000-task build shows its first rows only (--json has them all).
-    const order = ['failed', 'running', 'cancelled', 'scheduled', 'delegated', 'pending', 'succeeded'];
+    const order = ['failed', 'running', 'cancelled', 'scheduled', 'delegated', 'pending', 'succeeded', 'skipped'];
     const shown = [...build.tasks].sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status)).slice(0, TASK_ROWS);
     const rows = shown.map((t) => [
       t.job,
-      t.status + (t.delegatedToBuild ? ` (to ${t.delegatedToBuild})` : ''),
+      t.status + (t.skippedBecause ? ` (by ${t.skippedBecause.buildId})` : t.delegatedToBuild ? ` (to ${t.delegatedToBuild})` : ''),
       String(t.attempts),
       t.startedAt && t.endedAt ? formatDuration(Date.parse(t.endedAt) - Date.parse(t.startedAt)) : t.startedAt ? 'running' : '',
       t.partitions.join(' '),

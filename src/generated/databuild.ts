@@ -67,7 +67,8 @@ export type BuildRequestStatus = (typeof BuildRequestStatus)[number];
 export const PartitionStatus = ['requested', 'analyzed', 'building', 'live', 'failed', 'delegated'] as const;
 export type PartitionStatus = (typeof PartitionStatus)[number];
 
-export const JobStatus = ['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled', 'delegated'] as const;
+/** - `skipped`: Not run by this build: another build made its partitions live (TaskView.skippedBecause names it). */
+export const JobStatus = ['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled', 'delegated', 'skipped'] as const;
 export type JobStatus = (typeof JobStatus)[number];
 
 /**

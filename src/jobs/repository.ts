@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseYamlFile } from '../engine/yaml.js';
 import type { DeploymentStore } from '../store/deployments.js';
 import { JobManifestSchema, describeIssues, toJobDefinition, type JobDefinition } from './manifest.js';
 import { resolveOwnership } from './ownership.js';
@@ -19,13 +19,7 @@ export interface JobSet {
 
 /** Parses one job.yaml; throws an Error whose message names the file and every bad field. */
 export function parseJobManifest(file: string, text: string, dir = path.dirname(file)): JobDefinition {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` (line ${err.linePos[0].line})` : '';
-    throw new Error(`${file}${where}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const raw = parseYamlFile(file, text);
   const parsed = JobManifestSchema.safeParse(raw ?? {});
   if (!parsed.success) throw new Error(describeIssues(file, parsed.error.issues).join('\n'));
   return toJobDefinition(parsed.data, dir);

@@ -14,8 +14,8 @@
  * - `priority`: an integer (pydantic would also take "5" or 5.0).
  * - null for an optional key (`url:` with nothing after it) means absent, as pydantic's Optional does.
  */
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { parseYamlFile, YamlError } from '../engine/yaml.js';
 import { StrataError } from '../errors.js';
 
 export const PLUGIN_MANIFEST_FILENAME = 'plugin-manifest.yaml';
@@ -56,9 +56,9 @@ function fail(file: string, message: string, field?: string): never {
 export function parsePluginManifest(file: string, text: string): PluginManifest {
   let data: unknown;
   try {
-    data = parseYaml(text);
+    data = parseYamlFile(file, text);
   } catch (err) {
-    if (err instanceof YAMLParseError) fail(file, `is not valid YAML: ${err.message}`);
+    if (err instanceof YamlError) fail(file, `is not valid YAML: ${err.reason}`);
     throw err;
   }
   if (data === null || data === undefined) data = {};

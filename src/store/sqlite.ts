@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   depends_on TEXT NOT NULL,
   delegated_to_build TEXT,
   status TEXT NOT NULL,
+  skipped_because TEXT,
   attempts INTEGER NOT NULL DEFAULT 0,
   started_at INTEGER,
   ended_at INTEGER,
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_id ON tasks (build_id, task_id);
 CREATE INDEX IF NOT EXISTS tasks_by_job_status ON tasks (job, status);
+CREATE INDEX IF NOT EXISTS tasks_delegated ON tasks (task_id) WHERE status = 'delegated';
 CREATE INDEX IF NOT EXISTS builds_newest ON builds (created_at DESC, build_id DESC);
 CREATE TABLE IF NOT EXISTS tokens (
   id TEXT PRIMARY KEY,
@@ -71,7 +73,7 @@ CREATE TABLE IF NOT EXISTS partitions (
 );
 `;
 
-const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
 
 /** The embedded store: one SQLite file in WAL mode, shared safely by the processes of one machine. */
 export class SqliteStore implements Store {
@@ -89,6 +91,9 @@ export class SqliteStore implements Store {
     // Data folders made before builds had a team.
     const buildColumns = this.db.prepare(`SELECT name FROM pragma_table_info('builds')`).pluck().all() as string[];
     if (buildColumns.length > 0 && !buildColumns.includes('team')) this.db.exec(`ALTER TABLE builds ADD COLUMN team TEXT`);
+    // ... and before tasks said which build made their partitions live.
+    const taskColumns = this.db.prepare(`SELECT name FROM pragma_table_info('tasks')`).pluck().all() as string[];
+    if (taskColumns.length > 0 && !taskColumns.includes('skipped_because')) this.db.exec(`ALTER TABLE tasks ADD COLUMN skipped_because TEXT`);
     this.db.exec(SCHEMA);
     this.deployments = new SqliteDeployments(this.db);
     this.dags = new SqliteDags(this.db);
@@ -134,7 +139,7 @@ export class SqliteStore implements Store {
     const setTasks = (taskIds: string[], status: JobStatus, onlyIfActive = false) => {
       const stmt = this.db.prepare(
         `UPDATE tasks SET status = ?, ended_at = CASE WHEN ? THEN ? ELSE ended_at END
-         WHERE build_id = ? AND task_id = ? ${onlyIfActive ? `AND status NOT IN ('succeeded', 'failed', 'cancelled')` : ''}`,
+         WHERE build_id = ? AND task_id = ? ${onlyIfActive ? `AND status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped')` : ''}`,
       );
       for (const taskId of taskIds) stmt.run(status, TERMINAL_TASK.includes(status) ? 1 : 0, ts, event.buildId, taskId);
     };
@@ -146,6 +151,27 @@ export class SqliteStore implements Store {
       );
       for (const ref of event.partitions ?? [])
         stmt.run(ref, status, event.job ?? null, event.buildId, event.taskId ?? null, manifest ? JSON.stringify(manifest) : null, ts);
+    };
+
+    /** The other build that made all of the event's partitions live (from task `fromTask` when given). */
+    const liveFromOtherBuild = (fromTask?: string): string | undefined => {
+      const refs = [...new Set(event.partitions ?? [])];
+      const rows = this.db
+        .prepare(`SELECT status, build_id, task_id FROM partitions WHERE ref IN (SELECT value FROM json_each(?))`)
+        .all(JSON.stringify(refs)) as { status: string; build_id: string | null; task_id: string | null }[];
+      const by = rows[0]?.build_id;
+      if (refs.length === 0 || rows.length !== refs.length || !by || by === event.buildId) return undefined;
+      return rows.every((r) => r.status === 'live' && (fromTask === undefined || r.task_id === fromTask)) ? by : undefined;
+    };
+    /** A task of this build it did not run because another build made its partitions live. */
+    const skipTask = (taskId: string, by: string | undefined) => {
+      if (by === undefined) return;
+      this.db
+        .prepare(
+          `UPDATE tasks SET status = 'skipped', skipped_because = ?, ended_at = ?
+           WHERE build_id = ? AND task_id = ? AND status IN ('pending', 'scheduled', 'delegated')`,
+        )
+        .run(by, ts, event.buildId, taskId);
     };
 
     switch (event.type) {
@@ -179,7 +205,14 @@ export class SqliteStore implements Store {
         setTasks(event.payload.taskIds, 'scheduled', true);
         break;
       case 'partition_delegated':
-        if (event.taskId) setTasks([event.taskId], 'delegated', true);
+        if (event.taskId) {
+          setTasks([event.taskId], 'delegated', true);
+          skipTask(event.taskId, liveFromOtherBuild(event.taskId)); // the delegate finished before this event was written
+        }
+        break;
+      case 'partition_skipped':
+        // Written with a task when the build found that task's partitions made live by another build.
+        if (event.taskId) skipTask(event.taskId, liveFromOtherBuild());
         break;
       case 'task_launch_success':
         if (event.taskId)
@@ -194,6 +227,11 @@ export class SqliteStore implements Store {
       case 'metadata':
         if (event.taskId) setTasks([event.taskId], 'succeeded');
         setPartitions('live', event.payload.manifest);
+        // Builds that delegated this task to it did not run it: their rows become skipped, naming this build.
+        if (event.taskId)
+          this.db
+            .prepare(`UPDATE tasks SET status = 'skipped', skipped_because = ?, ended_at = ? WHERE task_id = ? AND build_id != ? AND status = 'delegated'`)
+            .run(event.buildId, ts, event.taskId, event.buildId);
         break;
       case 'job_exec_fail':
         if (event.taskId) setTasks([event.taskId], event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed');
@@ -377,6 +415,7 @@ interface TaskRow {
   depends_on: string;
   delegated_to_build: string | null;
   status: JobStatus;
+  skipped_because: string | null;
   attempts: number;
   started_at: number | null;
   ended_at: number | null;
@@ -428,6 +467,7 @@ const toTask = (r: TaskRow): TaskRecord => ({
   ...toPlanned(r),
   buildId: r.build_id,
   status: r.status,
+  ...(r.skipped_because ? { skippedBecause: r.skipped_because } : {}),
   attempts: r.attempts,
   ...(r.started_at !== null ? { startedAtMs: r.started_at } : {}),
   ...(r.ended_at !== null ? { endedAtMs: r.ended_at } : {}),

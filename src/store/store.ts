@@ -63,6 +63,8 @@ export interface PlannedTask {
 export interface TaskRecord extends PlannedTask {
   buildId: string;
   status: JobStatus;
+  /** For a `skipped` task: the build that made its partitions live. */
+  skippedBecause?: string;
   attempts: number;
   startedAtMs?: number;
   endedAtMs?: number;
