@@ -1,7 +1,8 @@
 /** Job runs (a DAG's nodes, runs started by hand): preparing a run of a deployed job, and who is running a job now. */
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { substitute, varsIn } from '../src/engine/partitions.js';
+import { argumentEnv, runArgv } from '../src/engine/arguments.js';
+import { varsIn } from '../src/engine/partitions.js';
 import { jobRunWorkflowId } from '../workflows/jobRun.messages.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
 import { jobEnvironment } from '../src/jobs/manifest.js';
@@ -17,14 +18,6 @@ export interface JobRunRef {
   arguments: Record<string, unknown>;
 }
 
-/** `STRATA_ARG_<NAME>` for each argument that is a string, number or boolean. */
-export function argumentEnv(args: Record<string, unknown>): Record<string, string> {
-  const env: Record<string, string> = { STRATA_ARGUMENTS: JSON.stringify(args) };
-  for (const [key, value] of Object.entries(args))
-    if (['string', 'number', 'boolean'].includes(typeof value)) env[`STRATA_ARG_${key.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`] = String(value);
-  return env;
-}
-
 export function createRunActivities(deps: { store: Store; jobs: JobRepository; taskEnv: () => Record<string, string> }) {
   return {
     /** The command, environment and JobConfig of one run of a deployed job; `{var}`s in exec come from the arguments. */
@@ -33,8 +26,7 @@ export function createRunActivities(deps: { store: Store; jobs: JobRepository; t
         const job = (await deps.jobs.load()).jobs.get(ref.job);
         if (!job || job.team !== ref.team || !job.deployment)
           throw new StrataError('not_deployed', `${ref.team}/${ref.job} is not deployed; deploy it before running it`, { job: ref.job, team: ref.team });
-        const bindings = Object.fromEntries(Object.entries(ref.arguments).flatMap(([k, v]) => (['string', 'number', 'boolean'].includes(typeof v) ? [[k, String(v)]] : [])));
-        const argv = job.manifest.exec.map((arg) => substitute(arg, bindings));
+        const argv = runArgv(job.manifest.exec, ref.arguments);
         const unbound = [...new Set(argv.flatMap((arg) => varsIn(arg)))];
         if (unbound.length > 0)
           throw new StrataError('arg_validation_failed', `exec of ${ref.job} uses {${unbound.join('}, {')}}; give ${unbound.length > 1 ? 'them' : 'it'} as arguments`, { job: ref.job, missing: unbound });

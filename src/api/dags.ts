@@ -1,6 +1,7 @@
 /** /api/v1/dags/runs (explicit DAGs of jobs, the meta-jobs format) and runs of one job by hand. */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
+import { argumentEnv, argumentsProblem, commandSizeProblem, MAX_ARGUMENT_DEPTH, MAX_ARGUMENTS_BYTES, runArgv } from '../engine/arguments.js';
 import { parseDagRequest, type DagProblem, type DagRequest } from '../engine/dag.js';
 import { newBuildId } from '../engine/ids.js';
 import { StrataError } from '../errors.js';
@@ -13,6 +14,14 @@ import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 
+/** A job run's arguments: a JSON object, at most MAX_ARGUMENT_DEPTH deep and MAX_ARGUMENTS_BYTES as JSON. */
+const ArgumentsSchema = z
+  .record(z.string(), z.unknown())
+  .superRefine((args, ctx) => {
+    const problem = argumentsProblem(args);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({ description: `Reach the job as STRATA_ARGUMENTS, STRATA_ARG_<NAME> and {name} in exec; at most ${MAX_ARGUMENT_DEPTH} levels deep and ${MAX_ARGUMENTS_BYTES} bytes of JSON` });
 
 const DagNodeViewSchema = z.object({
   job: z.string(),
@@ -83,8 +92,12 @@ async function accessProblems(deps: ApiDeps, principal: Principal, request: DagR
       continue;
     }
     const job = jobs.get(node.job);
-    if (!job?.deployment || job.team !== node.team)
+    if (!job?.deployment || job.team !== node.team) {
       problems.push({ kind: 'job_not_deployed', jobs: [node.job], message: `${node.team}/${node.job} is not deployed; deploy it before running it in a DAG` });
+      continue;
+    }
+    const tooLarge = commandSizeProblem(runArgv(job.manifest.exec, node.arguments), argumentEnv(node.arguments));
+    if (tooLarge) problems.push({ kind: 'too_large', jobs: [node.job], key: 'arguments', message: `${node.job}: "arguments": ${tooLarge}` });
   }
   return problems;
 }
@@ -172,7 +185,7 @@ export function dagRoutes(deps: ApiDeps): Route[] {
       tag: 'dags',
       access: 'token',
       params: z.strictObject({ team: TeamNameSchema, job: JobNameSchema }),
-      body: z.strictObject({ arguments: z.record(z.string(), z.unknown()).default({}) }),
+      body: z.strictObject({ arguments: ArgumentsSchema.default({}) }),
       responses: { 202: { description: 'The run started', schema: z.object({ runId: z.string(), workflowId: z.string() }) } },
       errors: [409, 422],
       async handler({ params, body, principal }) {
@@ -180,6 +193,8 @@ export function dagRoutes(deps: ApiDeps): Route[] {
         const job = (await deps.jobs.load()).jobs.get(params.job);
         if (!job?.deployment || job.team !== params.team)
           throw new StrataError('not_deployed', `${params.team}/${params.job} is not deployed; deploy it before running it`, params);
+        const tooLarge = commandSizeProblem(runArgv(job.manifest.exec, body.arguments), argumentEnv(body.arguments));
+        if (tooLarge) throw new StrataError('invalid_request', `arguments: ${tooLarge}`, { field: 'arguments' });
         const busy = await store.dags.runningExecutionOf(params.job);
         if (busy) throw new StrataError('job_running', `${params.team}/${params.job} is already running (${busy}); one run of a job at a time`, { runningExecution: busy });
         const runId = `run-${newBuildId()}`;

@@ -5,6 +5,7 @@
  * Pure: unit-tested without Temporal.
  */
 
+import { argumentsProblem } from './arguments.js';
 import { NAME_PATTERN } from './names.js';
 
 export const DAG_PROBLEM_KINDS = [
@@ -16,6 +17,7 @@ export const DAG_PROBLEM_KINDS = [
   'unknown_dependency',
   'job_not_deployed',
   'forbidden',
+  'too_large',
 ] as const;
 export type DagProblemKind = (typeof DAG_PROBLEM_KINDS)[number];
 
@@ -93,6 +95,8 @@ export function parseDagRequest(body: unknown, defaults: { team?: string } = {})
     if (typeof raw.fail_dag_on_error === 'boolean' && typeof raw.fail_meta_job_on_error === 'boolean' && raw.fail_dag_on_error !== raw.fail_meta_job_on_error)
       add({ kind: 'wrong_type', jobs: [name], key: 'fail_meta_job_on_error', message: `${name}: "fail_dag_on_error" and its older name "fail_meta_job_on_error" disagree` });
     if (raw.arguments !== undefined && !isObject(raw.arguments)) wrong('arguments', 'a JSON object');
+    const tooLarge = isObject(raw.arguments) ? argumentsProblem(raw.arguments) : undefined;
+    if (tooLarge) add({ kind: 'too_large', jobs: [name], key: 'arguments', message: `${name}: "arguments" ${tooLarge}` });
     if (raw.depends_on === undefined) add({ kind: 'missing_key', jobs: [name], key: 'depends_on', message: `${name}: "depends_on" is missing (give [] for a job that depends on nothing)` });
     else if (!Array.isArray(raw.depends_on) || raw.depends_on.some((d) => typeof d !== 'string')) wrong('depends_on', 'a list of job names');
 
