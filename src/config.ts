@@ -51,6 +51,12 @@ const EnvSchema = z.object({
     .pipe(z.record(z.string(), z.string().min(1))),
   /** How often a deploy step that failed for a platform reason (registry down, git unreachable) is tried. */
   STRATA_DEPLOY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
+  /** Folders (colon-separated) under which a team may deploy from a file:// repository; none by default (administrators only). */
+  STRATA_GIT_FILE_ROOTS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(':').filter(Boolean))
+    .pipe(z.array(z.string().refine((p) => path.isAbsolute(p), 'must be absolute paths separated by ":"'))),
   STRATA_KANIKO_MODE: z.enum(['kubernetes', 'local']).default('kubernetes'),
   STRATA_KANIKO_NAMESPACE: z.string().min(1).default('strata'),
   STRATA_KANIKO_IMAGE: z.string().min(1).default('gcr.io/kaniko-project/executor:v1.23.2'),
@@ -113,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     deploy: {
       builder: e.STRATA_BUILDER,
       attempts: e.STRATA_DEPLOY_ATTEMPTS,
+      gitFileRoots: e.STRATA_GIT_FILE_ROOTS.map((p) => path.resolve(p)),
       registry: e.STRATA_REGISTRY,
       registryInsecure: e.STRATA_REGISTRY_INSECURE,
       baseImages: { ...DEFAULT_BASE_IMAGES, ...e.STRATA_BASE_IMAGES },

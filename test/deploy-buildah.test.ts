@@ -57,6 +57,7 @@ beforeAll(async () => {
     dataDir,
     extraEnv: {
       STRATA_BUILDER: 'buildah',
+      STRATA_GIT_FILE_ROOTS: dir,
       STRATA_REGISTRY: `${registry.host}/strata`,
       STRATA_REGISTRY_INSECURE: 'true',
       STRATA_BASE_IMAGES: JSON.stringify({ python: BASE }),

@@ -75,6 +75,7 @@ beforeAll(async () => {
       STRATA_SMTP_URL: smtp.url,
       STRATA_ADMIN_EMAILS: 'admin@strata.example',
       STRATA_DEPLOY_ATTEMPTS: '2',
+      STRATA_GIT_FILE_ROOTS: repoDir,
       PIP_DISABLE_PIP_VERSION_CHECK: '1',
     },
   });

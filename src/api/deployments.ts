@@ -1,13 +1,15 @@
 /** /api/v1/deployments, a job's deployments, job types and plugins. */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
 import { startDeployment, DeployRequestSchema } from '../client/deployments.js';
+import { fileRepoProblem } from '../deploy/source.js';
 import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
 import { checkOwnership } from '../jobs/ownership.js';
 import { DEPLOY_STEPS, DEPLOYMENT_STATUSES, type DeploymentEvent, type DeploymentRecord } from '../store/deployments.js';
 import { tailOfFile } from '../launchers/process.js';
-import { actorOf, checkTeam, type Principal } from './auth.js';
+import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 
@@ -111,6 +113,15 @@ const JobTypeSchema = z.object({
   baseDockerfile: z.boolean(),
 });
 
+/** The path with its symlinks resolved, or as it is when it does not exist (git then finds no repository). */
+const realpathIfExists = (p: string): string => {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+};
+
 export function deploymentRoutes(deps: ApiDeps): Route[] {
   const { store } = deps;
   const jobTypeView = (t: ReturnType<ApiDeps['jobTypes']['list']>[number]): z.infer<typeof JobTypeSchema> => ({
@@ -135,6 +146,8 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
         checkTeam(principal, body.team, `deploying a job of team "${body.team}"`);
         // A job name is one team's. The outputs are checked once job.yaml is read (the validate step).
         checkOwnership({ name: body.job, team: body.team, outputs: [], vars: {} }, (await deps.jobs.load()).jobs.values(), `deploying "${body.job}" for team ${body.team}`);
+        const fileProblem = isAdmin(principal) ? undefined : fileRepoProblem(body.repo, deps.gitFileRoots, realpathIfExists);
+        if (fileProblem) throw new StrataError('forbidden', `repo: ${fileProblem}`, { field: 'repo' });
         const deploymentId = `dep-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${crypto.randomBytes(4).toString('hex')}`;
         const started = await startDeployment(deps.client, store, body, {
           deploymentId,

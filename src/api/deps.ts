@@ -18,11 +18,13 @@ export interface ApiDeps {
   deploymentsDir: string;
   /** STRATA_DEPLOY_ATTEMPTS. */
   deployAttempts: number;
+  /** STRATA_GIT_FILE_ROOTS: where a team may deploy from a file:// repository. */
+  gitFileRoots: string[];
 }
 
 /** The API's dependencies for a process that runs Strata's workers. */
 export function apiDepsFor(
-  config: { taskQueue: string; buildConcurrency: number; deploy: { builder: string; deploymentsDir: string; attempts: number } },
+  config: { taskQueue: string; buildConcurrency: number; deploy: { builder: string; deploymentsDir: string; attempts: number; gitFileRoots: string[] } },
   workers: { store: Store; jobs: JobRepository; jobTypes: JobTypeRegistry },
   client: Client,
   overrides: Partial<ApiDeps> = {},
@@ -37,6 +39,7 @@ export function apiDepsFor(
     builder: config.deploy.builder,
     deploymentsDir: config.deploy.deploymentsDir,
     deployAttempts: config.deploy.attempts,
+    gitFileRoots: config.deploy.gitFileRoots,
     ...overrides,
   };
 }

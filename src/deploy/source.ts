@@ -10,21 +10,64 @@ import { z } from 'zod';
 const SCHEMES = ['https://', 'ssh://', 'file:///'];
 const SCP_LIKE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$/;
 
+/** Percent-decoded, as git decodes URLs; undefined for a malformed %-escape. */
+function decoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The local path a file:/// URL names, percent-decoded as git reads it; undefined for other URLs. */
+export function fileRepoPath(url: string): string | undefined {
+  return url.startsWith('file:///') ? decoded(url.slice('file://'.length)) : undefined;
+}
+
 /** Why a repository URL is refused, or undefined when it is acceptable. */
 export function repoUrlProblem(url: string): string | undefined {
   if (url.startsWith('-')) return `"${url}" starts with "-", which git would read as an option`;
   if (url.includes('::')) return `"${url}" uses a git remote helper transport (such as ext::), which could run commands`;
   if (/[\s\0-\x1f\x7f]/.test(url)) return 'it contains whitespace or control characters';
-  if (SCP_LIKE.test(url)) return undefined;
+  const plain = decoded(url);
+  if (plain === undefined) return `"${url}" has a malformed %-escape`;
+  if (/[\s\0-\x1f\x7f]/.test(plain)) return 'it contains whitespace or control characters (%-encoded)';
+  if (SCP_LIKE.test(url)) {
+    const host = url.slice(url.indexOf('@') + 1, url.indexOf(':'));
+    return host.startsWith('-') ? `the host "${host}" starts with "-", which ssh would read as an option` : undefined;
+  }
   if (!SCHEMES.some((s) => url.startsWith(s)))
     return `"${url}" is not an https://, ssh://, git@host:path or file:/// URL`;
-  if (url.startsWith('file:///') && url.split('/').includes('..')) return `"${url}" contains ".."`;
+  let parsed: URL;
   try {
-    new URL(url);
+    parsed = new URL(url);
   } catch {
     return `"${url}" is not a valid URL`;
   }
+  for (const [what, value] of [['host', parsed.hostname], ['user', parsed.username]] as const) {
+    const name = decoded(value) ?? value;
+    if (name.startsWith('-')) return `the ${what} "${name}" starts with "-", which ssh would read as an option`;
+  }
+  const local = fileRepoPath(url);
+  if (local !== undefined) {
+    if (local.split('/').includes('..')) return `"${url}" contains ".." (after %-decoding)`;
+    if (/[?#\\]/.test(local)) return `"${url}" contains "?", "#" or a backslash`;
+  }
   return undefined;
+}
+
+/**
+ * Why a file:/// repository is refused to a team: unless it lies under one of `roots`
+ * (STRATA_GIT_FILE_ROOTS), a team may not make Strata read the server's own folders. `realpath` resolves
+ * symlinks of the paths that exist.
+ */
+export function fileRepoProblem(url: string, roots: string[], realpath: (p: string) => string = (p) => p): string | undefined {
+  const local = fileRepoPath(url);
+  if (local === undefined) return undefined;
+  if (roots.length === 0) return `file:// repositories are for administrators only (a team may use them under STRATA_GIT_FILE_ROOTS, which is empty)`;
+  const target = realpath(local).replace(/\/+$/, '');
+  const inside = roots.map((r) => realpath(r).replace(/\/+$/, '')).some((root) => target === root || target.startsWith(`${root}/`));
+  return inside ? undefined : `"${local}" is not under a folder of STRATA_GIT_FILE_ROOTS (${roots.join(', ')})`;
 }
 
 /** Why a branch name is refused (git check-ref-format's rules, and no leading dash). */
