@@ -33,10 +33,11 @@ interface Strata {
 async function startStrata(ports: { api: number; temporal: number; ui: number }): Promise<Strata> {
   const dataDir = tempDir('embedded');
   dataDirs.push(dataDir);
+  const { STRATA_TEMPORAL_ADDRESS: _external, ...inherited } = process.env;
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/main.ts')], {
     cwd: projectRoot,
     env: {
-      ...process.env,
+      ...inherited,
       STRATA_DATA: dataDir,
       STRATA_JOBS: jobsDir,
       STRATA_PORT: String(ports.api),
@@ -82,7 +83,7 @@ function devServerPid(dataDir: string): number | undefined {
 
 test('kill -9 of Strata takes its Temporal dev server with it', async () => {
   const strata = await startStrata(await freePorts());
-  await waitFor('Strata to be running or to end', () => strata.output().includes('Strata is running') || strata.child.exitCode !== null, 180_000);
+  await waitFor('Strata to be running or to end', () => strata.output().includes('Strata is running') || strata.child.exitCode !== null, 100_000);
   expect(strata.output()).toContain('Strata is running');
   const temporal = devServerPid(strata.dataDir);
   expect(temporal).toBeDefined();
