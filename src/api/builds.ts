@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { z } from 'zod';
 import { BuildRequestSchema, startBuild } from '../client/builds.js';
-import { indexProducers } from '../engine/analyze.js';
+import { indexProducers, invalidVars } from '../engine/analyze.js';
 import { buildWorkflowId } from '../engine/ids.js';
 import { StrataError } from '../errors.js';
 import { FINISHED_BUILD_STATUSES, type BuildRecord, type Store } from '../store/store.js';
@@ -279,10 +279,12 @@ async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions
   const producersOf = indexProducers(jobs);
   const noProducer: string[] = [];
   const foreign: { partition: string; job: string; team: string }[] = [];
+  const invalid: string[] = [];
   for (const ref of notLive) {
     const producers = producersOf(ref);
     if (producers.length === 0) noProducer.push(ref);
     for (const { job } of producers) if (!isAdmin(principal) && job.team !== principal.team) foreign.push({ partition: ref, job: job.name, team: job.team });
+    for (const { job, bindings } of producers) invalid.push(...invalidVars(job, ref, bindings));
   }
   if (noProducer.length > 0)
     throw new StrataError('no_producer', `no job produces ${noProducer.map((r) => `"${r}"`).join(', ')}`, {
@@ -295,6 +297,7 @@ async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions
       `team "${principal.team}" may not build ${foreign.map((f) => `"${f.partition}" (job "${f.job}" of team "${f.team}")`).join(', ')}: only that team or an administrator may run those jobs`,
       { partitions: foreign },
     );
+  if (invalid.length > 0) throw new StrataError('arg_validation_failed', invalid.join('; '), { invalid });
 }
 
 const POLL_MS = 250;

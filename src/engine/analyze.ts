@@ -79,6 +79,13 @@ export function indexProducers(jobs: Map<string, JobDefinition>) {
   };
 }
 
+/** Each variable of `ref` that breaks its job's `vars`, as a sentence naming the partition, value and rule. */
+export function invalidVars(job: JobDefinition, ref: PartitionRef, bindings: Record<string, string>): string[] {
+  return Object.entries(job.vars).flatMap(([name, regex]) =>
+    bindings[name] !== undefined && !regex.test(bindings[name]) ? [`"${ref}": ${name}=${bindings[name]} does not match ${regex.source} (job ${job.name}, vars.${name})`] : [],
+  );
+}
+
 /** The declarative job.config: one task per distinct binding of the output variables. */
 export function configureDeclarative(job: JobDefinition, requests: { ref: PartitionRef; bindings: Record<string, string> }[]): JobConfig[] {
   const byBinding = new Map<string, JobConfig>();
@@ -286,11 +293,7 @@ async function configureJob(
     throw new AnalyzeFailure(type, message, details);
   };
 
-  const invalid: string[] = [];
-  for (const { ref, bindings } of requests)
-    for (const [name, regex] of Object.entries(job.vars))
-      if (bindings[name] !== undefined && !regex.test(bindings[name]))
-        invalid.push(`"${ref}": ${name}=${bindings[name]} does not match ${regex.source} (job ${job.name}, vars.${name})`);
+  const invalid = requests.flatMap(({ ref, bindings }) => invalidVars(job, ref, bindings));
   if (invalid.length > 0) fail('arg_validate_fail', 'arg_validation_failed', invalid.join('; '), { job: job.name, invalid });
   emit({ type: 'arg_validate_success', job: job.name, partitions: outputs, payload: { outputs } });
 
