@@ -3,10 +3,12 @@
  * its partitions live is `skipped`, naming that build, once the builds end; never `pending` (or
  * `delegated`) forever.
  */
+import path from 'node:path';
 import { makeJobsRepo, countRuns, taskWorkspace, TASK_SCRIPT } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
-import { startStack, waitFor, type Stack } from './helpers/stack.js';
+import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
 import type { BuildDetail } from '../src/api/builds.js';
+import { SqliteStore } from '../src/store/sqlite.js';
 
 const { RUNS, task, runtime_env: env, hold, release } = taskWorkspace('projection');
 
@@ -82,4 +84,28 @@ test('a task delegated to another build that made it live is skipped, naming tha
   expect(statusOf(shown, 'shared/d=2')).toMatchObject({ status: 'skipped', delegatedToBuild: a.buildId, skippedBecause: { buildId: a.buildId } });
   expect(statusOf(shown, 'top/d=2')).toMatchObject({ status: 'succeeded' });
   expect(shown.tasks.some((t) => t.status === 'pending' || t.status === 'delegated')).toBe(false);
+});
+
+test('a delegation written after its delegate made the partition live is skipped at once (the store alone)', async () => {
+  const store = new SqliteStore(path.join(tempDir('projection-store'), 'strata.db'));
+  try {
+    const ref = 'shared/d=3';
+    const config = { outputs: [ref], inputs: [], args: [], env: {} };
+    const planned = { index: 0, taskId: 'T', job: 'shared', config, dependsOn: [] };
+    for (const buildId of ['A', 'B']) {
+      await store.appendEvents([{ buildId, type: 'build_requested', partitions: [ref], payload: { requested: [ref], concurrency: 1, team: '' } }]);
+      await store.savePlan(buildId, [planned]);
+    }
+    // A's task makes the partition live before B's partition_delegated reaches the log.
+    await store.appendEvents([{ buildId: 'A', taskId: 'T', job: 'shared', type: 'task_launch_success', partitions: [ref], payload: { attempt: 1, launcher: 'process', logPath: '', pid: 0, worker: '' } }]);
+    await store.appendEvents([{ buildId: 'A', taskId: 'T', job: 'shared', type: 'metadata', partitions: [ref], payload: {} }]);
+    await store.appendEvents([
+      { buildId: 'B', taskId: 'T', job: 'shared', type: 'partition_delegated', partitions: [ref], payload: { partitions: [ref], taskId: 'T', delegateBuildId: 'A', delegateWorkflowId: 'task/T' } },
+    ]);
+    expect(await store.getTask('B', 'T')).toMatchObject({ status: 'skipped', skippedBecause: 'A' });
+    expect(await store.getTask('A', 'T')).toMatchObject({ status: 'succeeded' });
+    expect((await store.getTask('A', 'T'))?.skippedBecause).toBeUndefined();
+  } finally {
+    await store.close();
+  }
 });
