@@ -30,7 +30,7 @@ interface Strata {
   exited: Promise<number | null>;
 }
 
-async function startStrata(ports: { api: number; temporal: number; ui: number }): Promise<Strata> {
+async function startStrata(ports: { api: number; temporal: number; ui: number }, extraEnv: Record<string, string> = {}): Promise<Strata> {
   const dataDir = tempDir('embedded');
   dataDirs.push(dataDir);
   const { STRATA_TEMPORAL_ADDRESS: _external, ...inherited } = process.env;
@@ -44,6 +44,7 @@ async function startStrata(ports: { api: number; temporal: number; ui: number })
       STRATA_TEMPORAL_PORT: String(ports.temporal),
       STRATA_UI_PORT: String(ports.ui),
       STRATA_TASK_QUEUE: `strata-${path.basename(dataDir)}`,
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -112,4 +113,14 @@ test.each([
   } finally {
     squatter.close();
   }
+});
+
+test('a dev server that exits while starting fails the start with the end of temporal.log', async () => {
+  const cli = path.join(tempDir('fake-temporal'), 'temporal');
+  fs.writeFileSync(cli, '#!/bin/sh\necho "starting"\necho "fatal: the frontend could not start (as this test asks)" >&2\nexit 3\n', { mode: 0o755 });
+  const strata = await startStrata(await freePorts(), { TEMPORAL_CLI_PATH: cli });
+  expect(await strata.exited).not.toBe(0);
+  expect(strata.output()).toContain('the Temporal dev server exited with code 3');
+  expect(strata.output()).toContain('fatal: the frontend could not start (as this test asks)');
+  expect(strata.output()).not.toContain('Strata is running');
 });
