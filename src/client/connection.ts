@@ -2,7 +2,8 @@
  * The Temporal client the API answers HTTP requests with. Each call gives up after
  * TEMPORAL_REQUEST_DEADLINE_MS (retrying an unreachable frontend only within that time), so a request
  * that needs Temporal while it is down gets its 503 `temporal_unavailable` in about two seconds instead
- * of after the client's default ten retries (18-21 s).
+ * of after the client's default ten retries (18-21 s). Not for long polls (`handle.result()`): a call
+ * that may wait longer must set its own deadline (`connection.withDeadline`).
  */
 import { Client, Connection, isRetryableError, makeGrpcRetryInterceptor, type ConnectionOptions } from '@temporalio/client';
 
