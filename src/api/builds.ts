@@ -87,21 +87,13 @@ async function visibleBuild(store: Store, principal: Principal, buildId: string)
   return build;
 }
 
-/** A page cursor for the newest-first build list. */
+/** A page cursor for the newest-first build list: the last build's creation time (ms) and id. */
 const Cursor = z
   .string()
-  .transform((text, ctx) => {
-    try {
-      const [createdAtMs, buildId] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [number, string];
-      if (typeof createdAtMs === 'number' && typeof buildId === 'string') return { createdAtMs, buildId };
-    } catch {
-      // reported below
-    }
-    ctx.addIssue({ code: 'custom', message: 'is not a cursor this API returned' });
-    return z.NEVER;
-  })
+  .regex(/^[0-9]{1,15}\.[A-Za-z0-9._-]{1,128}$/, 'is not a cursor this API returned')
+  .transform((text) => ({ createdAtMs: Number(text.slice(0, text.indexOf('.'))), buildId: text.slice(text.indexOf('.') + 1) }))
   .meta({ description: 'nextCursor of the previous page' });
-const toCursor = (b: BuildRecord) => Buffer.from(JSON.stringify([b.createdAtMs, b.buildId])).toString('base64url');
+const toCursor = (b: BuildRecord) => `${b.createdAtMs}.${b.buildId}`;
 
 const Flag = z.enum(['1', '0', 'true', 'false']).transform((v) => v === '1' || v === 'true');
 
@@ -223,6 +215,7 @@ export function buildRoutes(deps: ApiDeps): Route[] {
           description:
             'Without follow: a page of events and the eventId to continue after. With follow: text/event-stream of `build_event` messages (id = eventId, resumable with Last-Event-ID) and a final `end` message carrying the build status',
           schema: z.object({ events: z.array(EventSchema), next: z.number().int() }),
+          alsoContentTypes: ['text/event-stream'],
         },
       },
       errors: [404],

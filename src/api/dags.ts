@@ -105,6 +105,27 @@ async function accessProblems(deps: ApiDeps, principal: Principal, request: DagR
 const refuse = (problems: DagProblem[]) =>
   new StrataError('invalid_dag', `the DAG run was refused: ${problems.map((p) => p.message).join('; ')}`, { problems });
 
+/** The shape parseDagRequest checks, for the OpenAPI document (a team's token may also leave out team, or send only the jobs list). */
+const DagRunBodyDocument = z
+  .strictObject({
+    team: TeamNameSchema,
+    name: z.string().min(1).max(200).optional(),
+    max_concurrent: z.number().int().min(1).max(1000).optional(),
+    jobs: z
+      .array(
+        z.strictObject({
+          job_name: JobNameSchema,
+          team_name: TeamNameSchema.optional(),
+          fail_dag_on_error: z.boolean().optional(),
+          fail_meta_job_on_error: z.boolean().optional().meta({ description: 'The older name of fail_dag_on_error' }),
+          arguments: z.record(z.string(), z.unknown()).optional(),
+          depends_on: z.array(JobNameSchema),
+        }),
+      )
+      .min(1),
+  })
+  .meta({ description: 'The meta-jobs format. Problems the schema cannot say (duplicates, unknown dependencies, cycles, jobs not deployed) are a 400 naming each job' });
+
 export function dagRoutes(deps: ApiDeps): Route[] {
   const { store, client } = deps;
   return [
@@ -115,7 +136,8 @@ export function dagRoutes(deps: ApiDeps): Route[] {
       tag: 'dags',
       access: 'token',
       // Validated by parseDagRequest, whose problems name each job and kind (a zod schema could not).
-      body: z.unknown().meta({ description: 'The meta-jobs format; fail_meta_job_on_error is accepted as the older name of fail_dag_on_error' }),
+      body: z.unknown(),
+      bodyDocument: DagRunBodyDocument,
       responses: { 202: { description: 'The run started', schema: z.object({ runId: z.string(), workflowId: z.string() }) } },
       async handler({ body, principal, res }) {
         const { request, problems } = parseDagRequest(body, principal.team !== undefined ? { team: principal.team } : {});

@@ -14,6 +14,9 @@ import type { ApiDeps } from './deps.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 
 
+/** The largest plugin bundle POST /api/v1/plugins accepts: 64 MiB. */
+const MAX_PLUGIN_BYTES = 64 * 1024 * 1024;
+
 export const DeploymentSummarySchema = z.object({
   deploymentId: z.string(),
   workflowId: z.string(),
@@ -262,6 +265,7 @@ export function deploymentRoutes(deps: ApiDeps): Route[] {
       access: 'admin',
       body: z.instanceof(Buffer, { message: 'must be a ZIP file sent as application/zip' }).refine((b) => b.length > 0, 'is empty'),
       bodyContentType: 'application/zip',
+      bodyLimit: MAX_PLUGIN_BYTES,
       responses: { 201: { description: 'The plugin was installed', schema: JobTypeSchema } },
       errors: [409],
       async handler({ body }) {

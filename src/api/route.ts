@@ -3,7 +3,7 @@
  * its params, query and body with its zod schemas (handlers get the parsed values and never parse again),
  * and the OpenAPI document is generated from the same schemas.
  */
-import type { Request, RequestHandler, Response, Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
 import { describeIssues } from '../jobs/manifest.js';
@@ -17,7 +17,12 @@ export interface ResponseSpec {
   schema?: z.ZodType;
   /** application/json unless said otherwise. */
   contentType?: string;
+  /** Other media types the response may have (a stream), as the description says when. */
+  alsoContentTypes?: string[];
 }
+
+/** The largest request body a route accepts unless it says otherwise: 1 MiB. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 type Schema = z.ZodType<unknown, unknown>;
 type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -42,8 +47,12 @@ export interface Route<P extends Schema | undefined = Schema | undefined, Q exte
   params?: P;
   query?: Q;
   body?: B;
+  /** The body's schema in the OpenAPI document, for a route whose handler checks `body: z.unknown()` itself. */
+  bodyDocument?: z.ZodType;
   /** The request body's media type: application/json unless said otherwise. */
   bodyContentType?: string;
+  /** The largest body this route reads, in bytes: DEFAULT_BODY_LIMIT unless said otherwise. */
+  bodyLimit?: number;
   /** The 2xx responses; the smallest status is what a handler's return value is sent with. */
   responses: Record<number, ResponseSpec>;
   /** Client errors this route can answer besides 400 (and 401/403 when it needs a token). */
@@ -88,15 +97,23 @@ function parse<S extends Schema>(schema: S, value: unknown, where: string): z.ou
   });
 }
 
+/**
+ * Mounts a route: the token is checked first, so an unauthenticated request is answered 401 without its
+ * body being read; then the body's media type (415) and size (413, the route's own limit) are checked
+ * while it is read; then params, query and body are parsed with the route's schemas.
+ */
 export function mountRoute(router: Router, route: Route, authenticate: (req: Request, access: Access) => Promise<Principal | undefined>): void {
   const success = Math.min(...Object.keys(route.responses).map(Number));
+  const authenticated: RequestHandler = async (req, res, next) => {
+    res.locals.principal = await authenticate(req, route.access);
+    next();
+  };
   const handler: RequestHandler = async (req, res) => {
-    const principal = await authenticate(req, route.access);
     const ctx = {
       params: route.params ? parse(route.params, req.params, 'path') : undefined,
       query: route.query ? parse(route.query, { ...(req.query as object) }, 'query') : undefined,
       body: route.body ? parse(route.body, req.body, 'body') : undefined,
-      principal: principal as Principal,
+      principal: res.locals.principal as Principal,
       req,
       res,
     };
@@ -105,22 +122,56 @@ export function mountRoute(router: Router, route: Route, authenticate: (req: Req
     if (result === undefined) res.status(success).end();
     else res.status(success).json(result);
   };
-  router[route.method](route.path, handler);
+  router[route.method](route.path, authenticated, ...(route.body ? [bodyReader(route)] : []), handler);
+}
+
+/** Reads a route's body: only its media type, at most its limit. A request without a body leaves req.body undefined. */
+function bodyReader(route: Route): RequestHandler {
+  const type = route.bodyContentType ?? 'application/json';
+  const limit = route.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const read = type === 'application/json' ? express.json({ limit, strict: false, type }) : express.raw({ limit, type });
+  return (req, res, next) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    if (!hasBody) return next();
+    if (!req.is(type))
+      return next(new StrataError('unsupported_media_type', `body: must be ${type}, not ${req.get('content-type') ?? 'a body without a Content-Type'}`, { expected: type }));
+    read(req, res, (err?: unknown) => {
+      if ((err as { type?: string } | undefined)?.type === 'entity.too.large')
+        return next(new StrataError('payload_too_large', `body: larger than the ${limit} bytes this route accepts`, { limit }));
+      next(err);
+    });
+  };
 }
 
 /** A schema inside the document: OpenAPI 3.1 speaks JSON Schema 2020-12, so only the $schema marker goes. */
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    io,
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+    // A QueryInt is a string of digits on the wire; the document says what it means: an integer in its bounds.
+    override: ({ zodSchema, jsonSchema }) => {
+      const bounds = queryIntBounds.get(zodSchema);
+      if (!bounds) return;
+      delete jsonSchema.pattern;
+      Object.assign(jsonSchema, { type: 'integer', minimum: bounds.min, maximum: bounds.max });
+    },
+  }) as Record<string, unknown>;
   return rest;
 }
 
+const queryIntBounds = new WeakMap<object, { min: number; max: number }>();
+
 /** A whole number in a query string or path, with a message a person understands. */
-export const QueryInt = (min: number, max: number) =>
-  z
+export const QueryInt = (min: number, max: number) => {
+  const schema = z
     .string()
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
+  queryIntBounds.set(schema, { min, max });
+  return schema;
+};
 
 const errorDescriptions: Record<number, string> = {
   400: 'A field is missing or malformed; details.issues names each one',
@@ -128,6 +179,8 @@ const errorDescriptions: Record<number, string> = {
   403: "The token's team may not see or do this",
   404: 'No such resource',
   409: "The resource's state forbids the action",
+  413: 'The body is larger than this route accepts',
+  415: "The body's media type is not the one this route accepts",
   422: 'The request is well formed but cannot be carried out (e.g. no job produces a partition)',
   503: 'A dependency (Temporal, the store) is unavailable',
 };
@@ -147,16 +200,21 @@ export function openApiDocument(routes: Route[], info: { title: string; version:
         ...(schema.description ? { description: schema.description } : {}),
       })),
     ];
-    const errorCodes = [400, ...(route.access === 'public' ? [] : [401, 403]), ...(route.errors ?? [])];
+    const errorCodes = [400, ...(route.access === 'public' ? [] : [401, 403]), ...(route.body ? [413, 415] : []), ...(route.errors ?? []), 503];
     const responses: Record<string, unknown> = {};
     for (const [status, spec] of Object.entries(route.responses))
       responses[status] = {
         description: spec.description,
         ...(spec.schema || spec.contentType
-          ? { content: { [spec.contentType ?? 'application/json']: spec.schema ? { schema: jsonSchema(spec.schema, 'output') } : {} } }
+          ? {
+              content: {
+                [spec.contentType ?? 'application/json']: spec.schema ? { schema: jsonSchema(spec.schema, 'output') } : {},
+                ...Object.fromEntries((spec.alsoContentTypes ?? []).map((type) => [type, { schema: { type: 'string' } }])),
+              },
+            }
           : {}),
       };
-    for (const status of [...new Set(errorCodes)].sort())
+    for (const status of [...new Set(errorCodes)].sort((a, b) => a - b))
       responses[status] = {
         description: errorDescriptions[status] ?? 'Client error',
         content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
@@ -175,7 +233,7 @@ export function openApiDocument(routes: Route[], info: { title: string; version:
                 required: true,
                 content: route.bodyContentType
                   ? { [route.bodyContentType]: { schema: { type: 'string', contentMediaType: route.bodyContentType } } }
-                  : { 'application/json': { schema: jsonSchema(route.body, 'input') } },
+                  : { 'application/json': { schema: jsonSchema(route.bodyDocument ?? route.body, 'input') } },
               },
             }
           : {}),

@@ -19,7 +19,8 @@ export const TokenRequestSchema = z
     admin: z.literal(true).optional().meta({ description: "true for an administrator's token (instead of team)" }),
     name: z.string().min(1).max(200).optional().meta({ description: 'What the token is for' }),
   })
-  .refine((r) => (r.team === undefined) !== (r.admin === undefined), { message: 'give either team or admin: true', path: ['team'] });
+  .refine((r) => (r.team === undefined) !== (r.admin === undefined), { message: 'give either team or admin: true', path: ['team'] })
+  .meta({ oneOf: [{ required: ['team'] }, { required: ['admin'] }] });
 
 export function tokenRoutes(deps: ApiDeps): Route[] {
   return [

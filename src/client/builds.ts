@@ -2,14 +2,17 @@
 import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { z } from 'zod';
 import { buildWorkflowId, newBuildId } from '../engine/ids.js';
-import { partitionRefProblem } from '../engine/partitions.js';
+import { PARTITION_REF_PATTERN, partitionRefProblem } from '../engine/partitions.js';
 import { partitionsForSearchAttribute, StrataBuildId, StrataPartitions, StrataTeam } from '../temporal/searchAttributes.js';
 import type { graphBuild } from '../../workflows/graphBuild.js';
 
-export const PartitionRefSchema = z.string().superRefine((ref, ctx) => {
-  const problem = partitionRefProblem(ref);
-  if (problem) ctx.addIssue({ code: 'custom', message: `partition "${ref}" ${problem}` });
-});
+export const PartitionRefSchema = z
+  .string()
+  .superRefine((ref, ctx) => {
+    const problem = partitionRefProblem(ref);
+    if (problem) ctx.addIssue({ code: 'custom', message: `partition "${ref}" ${problem}` });
+  })
+  .meta({ pattern: PARTITION_REF_PATTERN, maxLength: 512 });
 
 export const BuildRequestSchema = z.strictObject({
   partitions: z.array(PartitionRefSchema).min(1, 'name at least one partition'),

@@ -18,7 +18,8 @@ export const DeployRequestSchema = z
     branch: BranchSchema.optional(),
     folder: FolderSchema.optional().meta({ description: "The job's folder in the repository; default: the job's name (a top-level folder)" }),
   })
-  .refine((r) => r.commit === undefined || r.branch === undefined, { message: 'give a commit or a branch, not both', path: ['commit'] });
+  .refine((r) => r.commit === undefined || r.branch === undefined, { message: 'give a commit or a branch, not both', path: ['commit'] })
+  .meta({ not: { required: ['commit', 'branch'] } });
 export type DeployRequest = z.infer<typeof DeployRequestSchema>;
 
 export interface StartDeploymentOptions {

@@ -96,7 +96,34 @@ const refine = (check: (v: string) => string | undefined) => (value: string, ctx
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 };
 
-export const RepoUrlSchema = z.string().min(1).max(2048).superRefine(refine(repoUrlProblem));
+/**
+ * The shapes the OpenAPI document promises, checked after the problems above so their messages come first:
+ * every string they match passes those checks (a host's last label starts with a letter, so a URL parser
+ * never reads it as an IPv4 address; no "--", so no punycode).
+ */
+const LABEL = '[A-Za-z0-9]+(-[A-Za-z0-9]+)*';
+const HOST = `((${LABEL}\\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))`;
+const USER = '[A-Za-z0-9._][A-Za-z0-9._-]*';
+const PATH_SEGMENT = '(\\.?[A-Za-z0-9_~-][A-Za-z0-9._~-]*)';
+const REPO_URL = new RegExp(
+  `^((https|ssh)://(${USER}@)?${HOST}(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?|${USER}@${HOST}:[A-Za-z0-9._~/-]+|file://(/${PATH_SEGMENT})+/?)$`,
+);
+const BRANCH_PART = '[A-Za-z0-9_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*';
+const BRANCH = new RegExp(`^${BRANCH_PART}(/${BRANCH_PART})*$`);
+const FOLDER_PART = '([A-Za-z0-9_][A-Za-z0-9._-]*|\\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.\\.[A-Za-z0-9._-]+)';
+const FOLDER = new RegExp(`^${FOLDER_PART}(/${FOLDER_PART})*$`);
+
+export const RepoUrlSchema = z
+  .string()
+  .min(1)
+  .max(2048)
+  .superRefine(refine(repoUrlProblem))
+  .regex(REPO_URL, 'must be https://host/path, ssh://user@host/path, user@host:path or file:///path (letters, digits and "._~-" in names)');
 export const CommitSchema = z.string().regex(/^[0-9a-f]{7,40}$/, 'must be a commit id: 7 to 40 lowercase hex digits');
-export const BranchSchema = z.string().min(1).max(255).superRefine(refine(branchProblem));
-export const FolderSchema = z.string().min(1).max(1024).superRefine(refine(folderProblem));
+export const BranchSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .superRefine(refine(branchProblem))
+  .regex(BRANCH, 'must be a branch name: parts of letters, digits, "_" and "-" joined by "." or "/"');
+export const FolderSchema = z.string().min(1).max(1024).superRefine(refine(folderProblem)).regex(FOLDER, 'must be a folder inside the repository');

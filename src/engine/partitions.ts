@@ -28,6 +28,10 @@ export function partitionRefProblem(ref: string): string | undefined {
   return undefined;
 }
 
+/** The refs partitionRefProblem accepts (up to 512 characters), as one regular expression for the OpenAPI document. */
+const SEGMENT = '[A-Za-z0-9_][A-Za-z0-9_.-]*(=[A-Za-z0-9_.:+@-]+)?';
+export const PARTITION_REF_PATTERN = `^${SEGMENT}(/${SEGMENT})*$`;
+
 export function isPartitionRef(ref: string): boolean {
   return partitionRefProblem(ref) === undefined;
 }
