@@ -103,10 +103,11 @@ const refine = (check: (v: string) => string | undefined) => (value: string, ctx
  */
 const LABEL = '[A-Za-z0-9]+(-[A-Za-z0-9]+)*';
 const HOST = `((${LABEL}\\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))`;
+const PORT = '([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])';
 const USER = '[A-Za-z0-9._][A-Za-z0-9._-]*';
 const PATH_SEGMENT = '(\\.?[A-Za-z0-9_~-][A-Za-z0-9._~-]*)';
 const REPO_URL = new RegExp(
-  `^((https|ssh)://(${USER}@)?${HOST}(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?|${USER}@${HOST}:[A-Za-z0-9._~/-]+|file://(/${PATH_SEGMENT})+/?)$`,
+  `^((https|ssh)://(${USER}@)?${HOST}(:${PORT})?(/[A-Za-z0-9._~/-]*)?|${USER}@${HOST}:[A-Za-z0-9._~/-]+|file://(/${PATH_SEGMENT})+/?)$`,
 );
 const BRANCH_PART = '[A-Za-z0-9_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*';
 const BRANCH = new RegExp(`^${BRANCH_PART}(/${BRANCH_PART})*$`);
