@@ -19,6 +19,7 @@ import { jobTypeBaseImage, renderJobDockerfile } from '../src/jobtypes/render.js
 import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/routes.js';
 import type { DeployStep } from '../src/store/deployments.js';
 import type { Store } from '../src/store/store.js';
+import type { Sandbox } from '../src/launchers/sandbox.js';
 
 export interface DeployActivityDeps {
   store: Store;
@@ -36,6 +37,8 @@ export interface DeployActivityDeps {
   strataVersion: string;
   /** The environment installers start from. */
   installEnv: () => Record<string, string>;
+  /** Where requirements installs run. */
+  sandbox: Sandbox;
   notifications: NotificationSettings;
 }
 
@@ -158,6 +161,7 @@ export function createDeployActivities(deps: DeployActivityDeps) {
             ...(typeof requirementsPath === 'string' ? { requirementsPath } : {}),
             logFile: logOf(input.deploymentId),
             env: deps.installEnv(),
+            sandbox: deps.sandbox,
             signal: Context.current().cancellationSignal,
           });
           const message = done.installer === 'none' ? 'no requirements to install' : `${done.installer} installed ${done.from}`;

@@ -5,7 +5,8 @@ import { analyze, ConfigCommandError } from '../src/engine/analyze.js';
 import { isPartitionRef } from '../src/engine/partitions.js';
 import { strataFailure } from '../src/errors.js';
 import type { JobConfig, PartitionRef } from '../src/generated/databuild.js';
-import { jobEnvironment, type JobDefinition } from '../src/jobs/manifest.js';
+import { jobEnvironment, jobFolders, type JobDefinition } from '../src/jobs/manifest.js';
+import type { Sandbox } from '../src/launchers/sandbox.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import type { NewBuildEvent, Store } from '../src/store/store.js';
 
@@ -53,14 +54,18 @@ const ConfigOutputSchema = z.strictObject({
   ),
 });
 
-/** Runs a job's `config` command: `{"outputs": [...]}` on stdin, `{"configs": [...]}` expected on stdout. */
-export async function runConfigCommand(job: JobDefinition, outputs: PartitionRef[], baseEnv: Record<string, string>): Promise<JobConfig[]> {
-  const [file, ...args] = job.manifest.config!;
+/**
+ * Runs a job's `config` command in the sandbox, seeing its job's folders and no data: `{"outputs": [...]}`
+ * on stdin, `{"configs": [...]}` expected on stdout.
+ */
+export async function runConfigCommand(job: JobDefinition, outputs: PartitionRef[], baseEnv: Record<string, string>, sandbox: Sandbox): Promise<JobConfig[]> {
   const command = job.manifest.config!.join(' ');
-  const result = await execa(file!, args, {
+  const policy = { readOnly: jobFolders(job), writable: [], network: job.manifest.network };
+  const { file, args, env } = sandbox.wrap(job.manifest.config!, job.dir, policy, { ...baseEnv, ...jobEnvironment(job, baseEnv) });
+  const result = await execa(file, args, {
     cwd: job.dir,
     input: JSON.stringify({ outputs }),
-    env: { ...baseEnv, ...jobEnvironment(job, baseEnv) },
+    env,
     extendEnv: false,
     reject: false,
     timeout: 5 * 60_000,
@@ -92,7 +97,7 @@ export async function runConfigCommand(job: JobDefinition, outputs: PartitionRef
   }));
 }
 
-export function createPlanActivities(deps: { store: Store; jobs: JobRepository; taskEnv: () => Record<string, string> }) {
+export function createPlanActivities(deps: { store: Store; jobs: JobRepository; taskEnv: () => Record<string, string>; sandbox: Sandbox }) {
   return {
     /** graph.analyze: plans the build, stores the job graph and its events, returns a summary. */
     async analyzeGraph(input: AnalyzeGraphInput): Promise<PlanSummary> {
@@ -104,7 +109,7 @@ export function createPlanActivities(deps: { store: Store; jobs: JobRepository; 
         jobs,
         jobProblems: problems,
         lookup: (refs) => deps.store.getPartitions(refs),
-        runConfig: (job, outputs) => runConfigCommand(job, outputs, deps.taskEnv()),
+        runConfig: (job, outputs) => runConfigCommand(job, outputs, deps.taskEnv(), deps.sandbox),
       });
       if (!result.ok) {
         await deps.store.appendEvents(result.events);

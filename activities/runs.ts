@@ -2,10 +2,10 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { argumentEnv, runArgv } from '../src/engine/arguments.js';
-import { varsIn } from '../src/engine/partitions.js';
+import { instantiate, isPartitionValue, varsIn, type PartitionPattern } from '../src/engine/partitions.js';
 import { jobRunWorkflowId } from '../workflows/jobRun.messages.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
-import { jobEnvironment } from '../src/jobs/manifest.js';
+import { jobEnvironment, jobFolders } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import type { Store } from '../src/store/store.js';
 import type { PreparedTask } from './tasks.js';
@@ -16,6 +16,21 @@ export interface JobRunRef {
   job: string;
   team: string;
   arguments: Record<string, unknown>;
+}
+
+/**
+ * The partition a pattern names under a run's arguments, when they bind all its variables to valid
+ * values: what a job run may read and write, since it has no JobConfig.
+ */
+function boundRef(pattern: PartitionPattern, args: Record<string, unknown>, vars: Record<string, RegExp>): string[] {
+  const value = (name: string) => (['string', 'number'].includes(typeof args[name]) ? String(args[name]) : undefined);
+  const bindings: Record<string, string> = {};
+  for (const name of pattern.vars) {
+    const v = value(name);
+    if (v === undefined || !isPartitionValue(v) || vars[name]?.test(v) === false) return [];
+    bindings[name] = v;
+  }
+  return [instantiate(pattern, bindings)];
 }
 
 export function createRunActivities(deps: { store: Store; jobs: JobRepository; taskEnv: () => Record<string, string> }) {
@@ -42,6 +57,12 @@ export function createRunActivities(deps: { store: Store; jobs: JobRepository; t
           retries: job.manifest.retries,
           ...(job.manifest.timeout_seconds ? { timeoutSeconds: job.manifest.timeout_seconds } : {}),
           deployment: { id: job.deployment.id, commit: job.deployment.commit },
+          sandbox: {
+            folders: jobFolders(job),
+            network: job.manifest.network,
+            reads: job.inputs.flatMap((i) => boundRef(i.pattern, ref.arguments, job.vars)),
+            writes: job.outputs.flatMap((p) => boundRef(p, ref.arguments, job.vars)),
+          },
         };
       } catch (err) {
         throw toApplicationFailure(err);

@@ -7,10 +7,11 @@ import { CancelledFailure } from '@temporalio/common';
 import { matchPattern, substitute, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
 import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
-import { jobEnvironment } from '../src/jobs/manifest.js';
+import { jobEnvironment, jobFolders } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import { LaunchError, type Launcher } from '../src/launchers/launcher.js';
 import { tailOfFile } from '../src/launchers/process.js';
+import { coarsenRefs, MAX_DATA_MOUNTS, type SandboxPolicy } from '../src/launchers/sandbox.js';
 import type { Store } from '../src/store/store.js';
 
 export interface TaskRef {
@@ -30,6 +31,11 @@ export interface PreparedTask extends TaskRef {
   timeoutSeconds?: number;
   /** The deployment the task runs (absent for a development-folder job). */
   deployment?: { id: string; commit: string };
+  /**
+   * What the sandbox lets the command reach: its job's folders, the network or not, and for a job run
+   * (which has no JobConfig outputs) the partitions its arguments name.
+   */
+  sandbox?: { folders: string[]; network: boolean; reads?: string[]; writes?: string[] };
 }
 
 export interface RunTaskInput {
@@ -65,6 +71,59 @@ export interface TaskActivityDeps {
   heartbeatEventSeconds: number;
   /** How often await_task heartbeats to Temporal. */
   heartbeatMs?: number;
+}
+
+/**
+ * What a task's sandbox mounts: its job's folders and its inputs' partition folders read-only, its
+ * outputs' partition folders and its run folder writable. Partition folders are
+ * `$STRATA_WAREHOUSE/<partition ref>`; nothing else of the warehouse is there (but for a task reading
+ * thousands of partitions, which gets their parent folders: see coarsenRefs).
+ */
+export function taskSandbox(task: PreparedTask, runDir: string, warehouseDir: string): SandboxPolicy {
+  const folder = (ref: string) => path.join(warehouseDir, ref);
+  const writes = task.sandbox?.writes ?? task.config.outputs;
+  if (writes.length > MAX_DATA_MOUNTS - 1)
+    throw strataFailure('config_invalid', `job ${task.job}: a task may write at most ${MAX_DATA_MOUNTS - 1} partitions, this one ${writes.length}`);
+  const reads = coarsenRefs(task.sandbox?.reads ?? task.config.inputs.map((d) => d.partitionRef), MAX_DATA_MOUNTS - writes.length);
+  return {
+    // Tasks prepared before the sandbox existed (in flight during an upgrade) run in their folder.
+    readOnly: [...(task.sandbox?.folders ?? [task.cwd]), ...reads.map(folder)],
+    writable: [runDir, ...writes.map(folder)],
+    network: task.sandbox?.network ?? true,
+  };
+}
+
+/**
+ * Why a folder Strata keeps a task's files in cannot take writes (full, read-only, an I/O error), or
+ * undefined: a small write that must succeed, and the free space the file system reports.
+ */
+export function storageProblem(dirs: string[]): string | undefined {
+  for (const dir of dirs) {
+    const probe = path.join(dir, `.strata-write-probe-${process.pid}`);
+    try {
+      fs.writeFileSync(probe, Buffer.alloc(4096));
+      fs.rmSync(probe, { force: true });
+      const { bavail, bsize } = fs.statfsSync(dir);
+      if (bavail * bsize < 64 * 1024) return `${dir} is full (${bavail * bsize} bytes free)`;
+    } catch (err) {
+      try {
+        fs.rmSync(probe, { force: true });
+      } catch {
+        // the same fault; the message below says which
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      return `${dir}: ${code === 'ENOSPC' ? 'no space left on the device' : (err as Error).message}`;
+    }
+  }
+  return undefined;
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // it holds something the task wrote, or is gone already
+  }
 }
 
 export function createTaskActivities(deps: TaskActivityDeps) {
@@ -109,6 +168,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         retries: job.manifest.retries,
         ...(job.manifest.timeout_seconds ? { timeoutSeconds: job.manifest.timeout_seconds } : {}),
         ...(job.deployment ? { deployment: { id: job.deployment.id, commit: job.deployment.commit } } : {}),
+        sandbox: { folders: jobFolders(job), network: job.manifest.network },
       };
     },
 
@@ -120,12 +180,13 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     async runTask({ task, attempt, willRetryOnFailure }: RunTaskInput): Promise<TaskRun> {
       const ctx = Context.current();
       const base = { buildId: task.buildId, job: task.job, taskId: task.taskId, partitions: task.config.outputs };
-      const runDir = path.join(deps.logsDir, ...task.taskId.split('/'));
-      const logFile = path.join(runDir, `${task.buildId}.attempt-${attempt}.${ctx.info.attempt}.log`);
-      const runFiles = path.join(deps.dataDir, 'manifests', ...task.taskId.split('/'), `${task.buildId}.attempt-${attempt}`);
-      const manifestFile = `${runFiles}.json`;
-      const configFile = `${runFiles}.config.json`;
-      fs.mkdirSync(path.dirname(manifestFile), { recursive: true });
+      const logDir = path.join(deps.logsDir, ...task.taskId.split('/'));
+      const logFile = path.join(logDir, `${task.buildId}.attempt-${attempt}.${ctx.info.attempt}.log`);
+      // One folder per run, the only one of Strata's data folder the sandbox mounts (writable, for the manifest).
+      const runDir = path.join(deps.dataDir, 'runs', ...task.taskId.split('/'), `${task.buildId}.attempt-${attempt}`);
+      const manifestFile = path.join(runDir, 'manifest.json');
+      const configFile = path.join(runDir, 'config.json');
+      fs.mkdirSync(runDir, { recursive: true });
       fs.rmSync(manifestFile, { force: true });
 
       // Linux caps one environment variable at 128 KiB: a task with thousands of inputs finds its
@@ -143,81 +204,97 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         STRATA_BUILD_ID: task.buildId,
         STRATA_TASK_ID: task.taskId,
       };
-      const startTimeMs = Date.now();
-      let launched;
+      const sandbox = taskSandbox(task, runDir, deps.warehouseDir);
+      // The sandbox mounts each output's folder, so it must exist first; the ones made here go again
+      // (when still empty) unless the task succeeds, so a failed task leaves no partition folder behind.
+      const madeFolders = sandbox.writable.filter((dir) => !fs.existsSync(dir));
+      for (const dir of madeFolders) fs.mkdirSync(dir, { recursive: true });
+      let succeeded = false;
       try {
-        launched = await deps.launcher.launch({ cwd: task.cwd, argv: task.argv, env, logFile });
-      } catch (err) {
-        const userFault = err instanceof LaunchError && err.userFault;
-        const type: FailureType = userFault ? 'task_failed' : 'task_launch_failed';
-        const message = `job ${task.job}: ${(err as Error).message}`;
-        await deps.store.appendEvents([
-          { ...base, type: 'task_launch_fail', payload: { attempt, failure: { kind: Failures[type].kind, type, message } } },
-        ]);
-        throw strataFailure(type, message);
-      }
-      await deps.store.appendEvents([
-        {
-          ...base,
-          type: 'task_launch_success',
-          payload: { attempt, launcher: deps.launcher.name, logPath: logFile, pid: launched.pid, worker: `${os.hostname()}:${process.pid}` },
-        },
-      ]);
-
-      const deadline = task.timeoutSeconds ? startTimeMs + task.timeoutSeconds * 1000 : Infinity;
-      let lastEventAt = startTimeMs;
-      let exit: Awaited<typeof launched.exited> | undefined;
-      let timedOut = false;
-      void launched.exited.then((status) => (exit = status));
-      const cancelled = ctx.cancelled.catch((err: unknown) => err);
-      try {
-        while (exit === undefined) {
-          const tick = new Promise((resolve) => setTimeout(resolve, Math.min(heartbeatMs, Math.max(0, deadline - Date.now()))));
-          const reason = await Promise.race([launched.exited.then(() => undefined), tick.then(() => undefined), cancelled]);
-          if (reason instanceof CancelledFailure) throw reason;
-          if (exit !== undefined) break;
-          const now = Date.now();
-          if (now >= deadline) {
-            timedOut = true;
-            await launched.stop();
-            break;
-          }
-          ctx.heartbeat({ attempt });
-          if (now - lastEventAt >= deps.heartbeatEventSeconds * 1000) {
-            lastEventAt = now;
-            await deps.store.appendEvents([{ ...base, type: 'task_heartbeat', payload: { attempt, runningMs: now - startTimeMs } }]);
-          }
+        const startTimeMs = Date.now();
+        let launched;
+        try {
+          launched = await deps.launcher.launch({ cwd: task.cwd, argv: task.argv, env, logFile, sandbox });
+        } catch (err) {
+          const userFault = err instanceof LaunchError && err.userFault;
+          const type: FailureType = userFault ? 'task_failed' : 'task_launch_failed';
+          const message = `job ${task.job}: ${(err as Error).message}`;
+          await deps.store.appendEvents([
+            { ...base, type: 'task_launch_fail', payload: { attempt, failure: { kind: Failures[type].kind, type, message } } },
+          ]);
+          throw strataFailure(type, message);
         }
-      } catch (err) {
-        // Cancelled by the build, or the worker is shutting down: stop the whole process group first.
-        await launched.stop();
-        throw err;
-      }
+        await deps.store.appendEvents([
+          {
+            ...base,
+            type: 'task_launch_success',
+            payload: { attempt, launcher: deps.launcher.name, logPath: logFile, pid: launched.pid, worker: `${os.hostname()}:${process.pid}` },
+          },
+        ]);
 
-      const status = await launched.exited;
-      const endTimeMs = Date.now();
-      if (!timedOut && status.exitCode === 0) {
-        await deps.store.appendEvents([{ ...base, type: 'task_success', payload: { attempt, durationMs: endTimeMs - startTimeMs } }]);
-        return { attempt, startTimeMs, endTimeMs, logFile, manifestFile };
-      }
-      const logTail = tailOfFile(logFile);
-      await deps.store.appendEvents([
-        {
-          ...base,
-          type: 'task_failed',
-          payload: { attempt, exitCode: status.exitCode ?? -1, signal: status.signal ?? '', logTail, willRetry: willRetryOnFailure },
-        },
-      ]);
-      if (timedOut)
-        throw strataFailure('task_timed_out', `job ${task.job} ran longer than its timeout_seconds (${task.timeoutSeconds}) and was stopped`, {
+        const deadline = task.timeoutSeconds ? startTimeMs + task.timeoutSeconds * 1000 : Infinity;
+        let lastEventAt = startTimeMs;
+        let exit: Awaited<typeof launched.exited> | undefined;
+        let timedOut = false;
+        void launched.exited.then((status) => (exit = status));
+        const cancelled = ctx.cancelled.catch((err: unknown) => err);
+        try {
+          while (exit === undefined) {
+            const tick = new Promise((resolve) => setTimeout(resolve, Math.min(heartbeatMs, Math.max(0, deadline - Date.now()))));
+            const reason = await Promise.race([launched.exited.then(() => undefined), tick.then(() => undefined), cancelled]);
+            if (reason instanceof CancelledFailure) throw reason;
+            if (exit !== undefined) break;
+            const now = Date.now();
+            if (now >= deadline) {
+              timedOut = true;
+              await launched.stop();
+              break;
+            }
+            ctx.heartbeat({ attempt });
+            if (now - lastEventAt >= deps.heartbeatEventSeconds * 1000) {
+              lastEventAt = now;
+              await deps.store.appendEvents([{ ...base, type: 'task_heartbeat', payload: { attempt, runningMs: now - startTimeMs } }]);
+            }
+          }
+        } catch (err) {
+          // Cancelled by the build, or the worker is shutting down: stop the whole process group first.
+          await launched.stop();
+          throw err;
+        }
+
+        const status = await launched.exited;
+        const endTimeMs = Date.now();
+        if (!timedOut && status.exitCode === 0) {
+          await deps.store.appendEvents([{ ...base, type: 'task_success', payload: { attempt, durationMs: endTimeMs - startTimeMs } }]);
+          succeeded = true;
+          return { attempt, startTimeMs, endTimeMs, logFile, manifestFile };
+        }
+        const logTail = tailOfFile(logFile);
+        // A job whose log or manifest could not be written exits non-zero (Python: 120) through no fault
+        // of its own: a full disk or an I/O error is the platform's, retried by the activity's policy.
+        const storage = storageProblem([logDir, runDir]);
+        await deps.store.appendEvents([
+          {
+            ...base,
+            type: 'task_failed',
+            payload: { attempt, exitCode: status.exitCode ?? -1, signal: status.signal ?? '', logTail, willRetry: willRetryOnFailure || storage !== undefined },
+          },
+        ]);
+        if (storage)
+          throw strataFailure('task_io_failed', `job ${task.job} exited with code ${status.exitCode ?? status.signal}, and Strata could not write its files: ${storage}`, { logFile });
+        if (timedOut)
+          throw strataFailure('task_timed_out', `job ${task.job} ran longer than its timeout_seconds (${task.timeoutSeconds}) and was stopped`, {
+            logFile,
+          });
+        const how = status.exitCode !== null ? `exited with code ${status.exitCode}` : `was killed by ${status.signal}`;
+        throw strataFailure('task_failed', `job ${task.job} ${how} (attempt ${attempt}); log ${logFile}:\n${logTail.slice(-800)}`, {
+          exitCode: status.exitCode,
+          signal: status.signal,
           logFile,
         });
-      const how = status.exitCode !== null ? `exited with code ${status.exitCode}` : `was killed by ${status.signal}`;
-      throw strataFailure('task_failed', `job ${task.job} ${how} (attempt ${attempt}); log ${logFile}:\n${logTail.slice(-800)}`, {
-        exitCode: status.exitCode,
-        signal: status.signal,
-        logFile,
-      });
+      } finally {
+        if (!succeeded) for (const dir of madeFolders) removeIfEmpty(dir);
+      }
     },
 
     /** calculate_metadata: builds the PartitionManifest, making the outputs live in the catalog. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Installs what Strata needs on a fresh machine, and nothing when it is already there:
-// the node modules (npm ci) and a pinned Temporal CLI in the git-ignored .tools/ folder.
+// the node modules (npm ci), bubblewrap (Debian's package) and a pinned Temporal CLI in the git-ignored .tools/ folder.
 // Plain Node on purpose: it runs before node_modules exists.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -80,12 +80,30 @@ function schemathesis() {
   return bin;
 }
 
+/**
+ * bubblewrap, the sandbox every job command runs in (src/launchers/sandbox.ts): Debian's package, installed
+ * with apt-get when missing and this is root on Debian; otherwise the worker says what to install.
+ */
+function bubblewrap() {
+  if (process.platform !== 'linux' || fs.existsSync('/usr/bin/bwrap') || process.env.STRATA_SANDBOX === 'none') return;
+  if (process.getuid?.() !== 0 || !fs.existsSync('/usr/bin/apt-get')) {
+    say('bubblewrap is missing: install it (apt-get install bubblewrap) or jobs cannot run; STRATA_SANDBOX=none runs them unconfined');
+    return;
+  }
+  say('installing bubblewrap (apt-get), the sandbox job commands run in');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!run('apt-get', ['install', '-y', '--no-install-recommends', 'bubblewrap'], { env }))
+    if (!run('apt-get', ['update'], { env }) || !run('apt-get', ['install', '-y', '--no-install-recommends', 'bubblewrap'], { env }))
+      throw new Error('could not install bubblewrap with apt-get');
+}
+
 try {
   if (process.argv.includes('--schemathesis')) {
     console.log(schemathesis());
     process.exit(0);
   }
   nodeModules();
+  bubblewrap();
   const cli = temporalCli();
   if (process.argv.includes('--print')) console.log(cli);
 } catch (err) {

@@ -69,6 +69,14 @@ const EnvSchema = z.object({
     .transform((v) => v.split(',').map((e) => e.trim()).filter(Boolean))
     .pipe(z.array(z.email())),
   STRATA_WEBHOOK_URL: z.url().optional(),
+  /** How user code (tasks, config commands, requirements installs) is confined: `bubblewrap`, or `none` for one trusted team. */
+  STRATA_SANDBOX: z.enum(['bubblewrap', 'none']).default('bubblewrap'),
+  /** Folders (colon-separated) every sandbox may read and write: a scratch area the operator shares on purpose. */
+  STRATA_SANDBOX_SHARED_PATHS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(':').filter(Boolean))
+    .pipe(z.array(z.string().refine((p) => path.isAbsolute(p), 'must be absolute paths separated by ":"'))),
   /** The CLI's API (default: this machine's `npm start`) and token (default: its admin token file). */
   STRATA_API: z.url().optional().or(z.literal('').transform(() => undefined)),
   STRATA_TOKEN: z.string().optional().transform((v) => v || undefined),
@@ -134,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       adminEmails: e.STRATA_ADMIN_EMAILS,
       webhookUrl: e.STRATA_WEBHOOK_URL,
     },
+    sandbox: { mode: e.STRATA_SANDBOX, sharedPaths: e.STRATA_SANDBOX_SHARED_PATHS },
     maxTasks: e.STRATA_MAX_TASKS,
     buildConcurrency: e.STRATA_BUILD_CONCURRENCY,
     heartbeatEventSeconds: e.STRATA_HEARTBEAT_EVENT_SECONDS,

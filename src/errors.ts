@@ -43,6 +43,7 @@ export const Failures = {
   outputs_overlap: { kind: 'user', http: 409, summary: "the job's outputs can produce partitions another team's job produces; details.conflicts names the job, team and patterns" },
   dag_job_failed: { kind: 'user', http: 422, summary: 'a job of a DAG run failed, and it fails the run' },
   task_launch_failed: { kind: 'platform', http: 503, summary: 'a task could not be started' },
+  task_io_failed: { kind: 'platform', http: 503, summary: "a task's log or manifest could not be written (a full disk, an I/O error)" },
   schedule_failed: { kind: 'platform', http: 503, summary: 'a task could not be scheduled' },
   storage_failed: { kind: 'platform', http: 503, summary: 'the store could not be read or written' },
   temporal_unavailable: { kind: 'platform', http: 503, summary: 'Temporal is unreachable' },

@@ -19,6 +19,7 @@ import { loadConfig, strataVersion, type StrataConfig } from './config.js';
 import { JobRepository, resolveJobsDir } from './jobs/repository.js';
 import { JobTypeRegistry } from './jobtypes/registry.js';
 import { ProcessLauncher } from './launchers/process.js';
+import { Sandbox, sandboxBaseEnv } from './launchers/sandbox.js';
 import { SqliteStore } from './store/sqlite.js';
 import { installQuietLogger } from './temporal/logger.js';
 import type { Store } from './store/store.js';
@@ -31,12 +32,6 @@ async function bundleWorkflows(dataDir: string): Promise<string> {
   const script = fileURLToPath(new URL('../scripts/bundle-workflows.ts', import.meta.url));
   await execa(process.execPath, ['--import', 'tsx', script, codePath], { stdio: ['ignore', 'inherit', 'inherit'] });
   return codePath;
-}
-
-/** The environment every task and config command starts from: enough to find programs, nothing secret. */
-export function baseTaskEnv(env: NodeJS.ProcessEnv = process.env, extra: string[] = []): Record<string, string> {
-  const keep = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL', ...extra];
-  return Object.fromEntries(keep.flatMap((k) => (env[k] !== undefined ? [[k, env[k]!]] : [])));
 }
 
 export interface StrataWorkers {
@@ -59,13 +54,17 @@ export async function createWorkers(
   const jobs = new JobRepository(jobsDir, store.deployments);
   const { problems } = await jobs.load();
   for (const problem of problems) console.warn(`[strata] skipping a job: ${problem}`);
-  const taskEnv = () => baseTaskEnv();
+  const sandbox = new Sandbox({ ...config.sandbox, hiddenPaths: [config.dataDir] });
+  sandbox.check();
+  if (sandbox.mode === 'none') console.warn('[strata] STRATA_SANDBOX=none: job code runs unconfined, with this worker\'s rights');
+  const sandboxed = sandbox.mode !== 'none';
+  const taskEnv = () => sandboxBaseEnv(process.env, sandboxed);
 
-  const plan = createPlanActivities({ store, jobs, taskEnv });
+  const plan = createPlanActivities({ store, jobs, taskEnv, sandbox });
   const tasks = createTaskActivities({
     store,
     jobs,
-    launcher: new ProcessLauncher(),
+    launcher: new ProcessLauncher(sandbox),
     logsDir: config.logsDir,
     dataDir: config.dataDir,
     warehouseDir: config.warehouseDir,
@@ -86,7 +85,8 @@ export async function createWorkers(
     ...(config.deploy.registry ? { registry: config.deploy.registry } : {}),
     baseImages: config.deploy.baseImages,
     strataVersion,
-    installEnv: () => baseTaskEnv({ ...process.env }, ['PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL', 'PIP_TRUSTED_HOST', 'PIP_CERT', 'NPM_CONFIG_REGISTRY', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy', 'SSL_CERT_FILE']),
+    sandbox,
+    installEnv: () => sandboxBaseEnv(process.env, sandboxed, ['PIP_INDEX_URL', 'PIP_FIND_LINKS', 'PIP_DEFAULT_TIMEOUT', 'PIP_EXTRA_INDEX_URL', 'PIP_TRUSTED_HOST', 'PIP_CERT', 'NPM_CONFIG_REGISTRY', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy', 'SSL_CERT_FILE']),
     notifications: { adminEmails: config.notifications.adminEmails, emailEnabled: config.notifications.smtp !== undefined, ...(config.notifications.webhookUrl ? { webhookUrl: config.notifications.webhookUrl } : {}) },
   });
   const { buildImage, ...deploySteps } = deploy;

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import request from 'supertest';
 import { apiDepsFor } from '../src/api/deps.js';
 import { apiRoutes } from '../src/api/app.js';
-import { makeJobsRepo, TASK_SCRIPT, taskWorkspace } from './helpers/jobs.js';
+import { makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { startStack, waitFor, type Stack } from './helpers/stack.js';
 
@@ -25,8 +25,7 @@ beforeAll(async () => {
       clean: { team: 'alpha', outputs: ['clean/d={d}'], inputs: ['raw/d={d}'], exec: task, runtime_env },
       gated: { team: 'alpha', outputs: ['gated/d={d}'], exec: task, runtime_env },
       report: { team: 'beta', outputs: ['report/d={d}'], inputs: ['clean/d={d}'], exec: task, runtime_env },
-    },
-    { 'lib/task.sh': TASK_SCRIPT },
+    }
   );
   stack = await startStack({ jobsDir });
   api = await startApi(stack);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { makeJobsRepo, countRuns, taskWorkspace, TASK_SCRIPT } from './helpers/jobs.js';
+import { makeJobsRepo, countRuns, taskWorkspace } from './helpers/jobs.js';
 import { startStack, waitFor, type Stack } from './helpers/stack.js';
 import Database from 'better-sqlite3';
 import { BuildEventTypes, type BuildEventType } from '../src/generated/databuild.js';
@@ -29,7 +29,7 @@ beforeAll(async () => {
       dup2: { outputs: ['dup/d={d}'], exec: task },
       strict: { outputs: ['strict/date={date}'], vars: { date: '^\\d{4}-\\d{2}-\\d{2}$' }, exec: task },
       'bad-config': { outputs: ['badcfg/d={d}'], config: ['sh', '-c', 'echo this is not json'], exec: task },
-      reserved: { outputs: ['reserved/d={d}'], config: ['sh', '../lib/reserved-config.sh'], exec: task },
+      reserved: { outputs: ['reserved/d={d}'], config: ['sh', 'reserved-config.sh'], exec: task },
       'bad-meta': { outputs: ['badmeta/d={d}'], exec: ['sh', '-c', 'echo not-json > "$STRATA_MANIFEST_FILE"'] },
       'no-program': { outputs: ['noprog/d={d}'], exec: ['strata-no-such-program'] },
       flaky: {
@@ -41,8 +41,7 @@ beforeAll(async () => {
       slow: { outputs: ['slow/d={d}'], exec: ['sh', '-c', 'sleep 2.5'] },
     },
     {
-      'lib/task.sh': TASK_SCRIPT,
-      'lib/reserved-config.sh': `#!/bin/sh\nread -r line\necho '{"configs": [{"outputs": ["reserved/d=1"], "env": {"STRATA_PARTITIONS": "hijack"}}]}'\n`,
+      'reserved/reserved-config.sh': `#!/bin/sh\nread -r line\necho '{"configs": [{"outputs": ["reserved/d=1"], "env": {"STRATA_PARTITIONS": "hijack"}}]}'\n`,
     },
   );
   stack = await startStack({ jobsDir });

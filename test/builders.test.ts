@@ -372,6 +372,9 @@ describe('kaniko', () => {
       const name = pod.metadata.name as string;
       expect(name).toMatch(/^strata-build-daily-sales-[0-9a-f]{8}$/);
       expect(pod.spec.restartPolicy).toBe('Never');
+      // The build runs the job's code (RUN steps): no service-account token, nothing of the node mounted.
+      expect(pod.spec.automountServiceAccountToken).toBe(false);
+      expect(pod.spec.volumes.filter((v: Record<string, unknown>) => 'hostPath' in v)).toEqual([]);
       const kaniko = pod.spec.containers[0];
       expect(kaniko.image).toBe(DEFAULT_KANIKO_IMAGE);
       expect(kaniko.args).toEqual([

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa, type Options } from 'execa';
 import { projectRoot, strataVersion } from '../src/config.js';
-import { makeJobsRepo, TASK_SCRIPT, taskWorkspace } from './helpers/jobs.js';
+import { makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
 
@@ -18,8 +18,7 @@ beforeAll(async () => {
       raw: { team: 'alpha', outputs: ['raw/d={d}'], exec: task, runtime_env },
       clean: { team: 'alpha', outputs: ['clean/d={d}'], inputs: ['raw/d={d}'], exec: task, runtime_env },
       broken: { team: 'alpha', outputs: ['broken/d={d}'], exec: ['sh', '-c', 'echo "no input file" >&2; exit 4'] },
-    },
-    { 'lib/task.sh': TASK_SCRIPT },
+    }
   );
   stack = await startStack({ jobsDir });
   api = await startApi(stack);

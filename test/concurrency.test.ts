@@ -2,9 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeJobsRepo } from './helpers/jobs.js';
-import { startStack, tempDir, type Stack } from './helpers/stack.js';
+import { sharedDir, startStack, type Stack } from './helpers/stack.js';
 
-const TIMES = path.join(tempDir('times'), 'times');
+const TIMES = path.join(sharedDir('times'), 'times');
 const timed = ['sh', '-c', 'mkdir -p "$TIMES"; s=$(date +%s%N); sleep 1; echo "$s $(date +%s%N)" > "$TIMES/$(echo "$STRATA_PARTITIONS" | tr /= __)"'];
 let stack: Stack;
 

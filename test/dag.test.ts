@@ -11,12 +11,11 @@ import { stringify } from 'yaml';
 import { projectRoot } from '../src/config.js';
 import { BuildEventTypes } from '../src/generated/databuild.js';
 import { startApi, type TestApi } from './helpers/api.js';
-import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
+import { sharedDir, startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
 
-/** Records its start and end (ms) in $STRATA_WAREHOUSE/dag-times/<job>; arguments: seconds, gate (a file to wait for), fail. */
+/** Records its start and end (ms) in $TIMES/<job> (a folder shared with the sandbox); arguments: seconds, gate (a file to wait for), fail. */
 const RUN_SH = `#!/bin/sh
-T="$STRATA_WAREHOUSE/dag-times"
-mkdir -p "$T"
+T="$TIMES"
 echo "$(date +%s%3N) start" >> "$T/$JOB"
 if [ -n "$STRATA_ARG_GATE" ]; then while [ ! -e "$STRATA_ARG_GATE" ]; do sleep 0.05; done; fi
 sleep "\${STRATA_ARG_SECONDS:-0.2}"
@@ -32,7 +31,7 @@ const OTHERS = ['fails', 'after-fail', 'slow', 'after-slow', 'gated', 'lenient',
 let stack: Stack;
 let api: TestApi;
 let token: string;
-let timesDir: string;
+const timesDir = sharedDir('dag-times');
 
 beforeAll(async () => {
   const dir = tempDir('dag-repo');
@@ -40,7 +39,7 @@ beforeAll(async () => {
     fs.mkdirSync(path.join(dir, name));
     fs.writeFileSync(
       path.join(dir, name, 'job.yaml'),
-      stringify({ name, team: 'dagtest', jobtype: 'shell:latest', outputs: [`dag/${name}/run={run}`], exec: ['sh', 'run.sh'], runtime_env: { JOB: name } }),
+      stringify({ name, team: 'dagtest', jobtype: 'shell:latest', outputs: [`dag/${name}/run={run}`], exec: ['sh', 'run.sh'], runtime_env: { JOB: name, TIMES: timesDir } }),
     );
     fs.writeFileSync(path.join(dir, name, 'run.sh'), RUN_SH);
   }
@@ -53,7 +52,6 @@ beforeAll(async () => {
   stack = await startStack({ jobsDir: tempDir('no-folder-jobs') });
   api = await startApi(stack);
   token = await api.tokenFor('dagtest');
-  timesDir = path.join(stack.config.warehouseDir, 'dag-times');
   const ids = await Promise.all(
     [...SEED, ...SEVEN, ...OTHERS, 'other-team'].map(async (job) => {
       const team = job === 'other-team' ? 'elsewhere' : 'dagtest';
@@ -196,7 +194,7 @@ test('a failing job with fail_dag_on_error stops the unstarted jobs; the running
 });
 
 test('a job already running is waited for, then run by the DAG; a second run by hand is a 409', async () => {
-  const gate = path.join(tempDir('gate'), 'open');
+  const gate = path.join(sharedDir('gate'), 'open');
   const manual = await request(api.app).post('/api/v1/teams/dagtest/jobs/gated/runs').set(as(token)).send({ arguments: { gate } });
   expect(manual.status).toBe(202);
   expect(manual.body.workflowId).toBe('run/dagtest/gated');
@@ -241,7 +239,7 @@ test('strata dag run --wait shows each job and exits 0; a refused DAG is exit 2 
 });
 
 test("a partition build's task of a job that is running as a job run waits for it", async () => {
-  const gate = path.join(tempDir('gate'), 'open');
+  const gate = path.join(sharedDir('gate'), 'open');
   const manual = await request(api.app).post('/api/v1/teams/dagtest/jobs/lenient/runs').set(as(token)).send({ arguments: { gate } });
   expect(manual.status).toBe(202);
   // An odd number of records: the run by hand has started and not ended.

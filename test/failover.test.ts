@@ -10,13 +10,13 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startBuild } from '../src/client/builds.js';
 import { projectRoot } from '../src/config.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { countRuns, keyOf, makeJobsRepo, TASK_SCRIPT } from './helpers/jobs.js';
-import { startStack, startTemporal, tempDir, waitFor, type Stack } from './helpers/stack.js';
+import { countRuns, keyOf, makeJobsRepo } from './helpers/jobs.js';
+import { sharedDir, sharedPaths, startStack, startTemporal, tempDir, waitFor, type Stack } from './helpers/stack.js';
 
-const work = tempDir('failover');
+const work = sharedDir('failover');
 const RUNS = path.join(work, 'runs');
 const GATES = path.join(work, 'gates');
-const dataDir = path.join(work, 'data');
+const dataDir = tempDir('failover-data');
 const taskQueue = 'failover';
 const partition = 'held/k=1';
 
@@ -36,7 +36,7 @@ test('a second worker finishes the task of a worker killed mid-task', async () =
   env = await startTemporal();
   fs.mkdirSync(GATES, { recursive: true });
   fs.writeFileSync(path.join(GATES, `${keyOf(partition)}.hold`), '');
-  const jobsDir = await makeJobsRepo({ held: { outputs: ['held/k={k}'], exec: ['sh', '../lib/task.sh'], runtime_env: { RUNS, GATES } } }, { 'lib/task.sh': TASK_SCRIPT });
+  const jobsDir = await makeJobsRepo({ held: { outputs: ['held/k={k}'], exec: ['sh', 'task.sh'], runtime_env: { RUNS, GATES } } });
   const workerEnv = {
     ...process.env,
     STRATA_TEMPORAL_ADDRESS: env.address,
@@ -44,6 +44,7 @@ test('a second worker finishes the task of a worker killed mid-task', async () =
     STRATA_JOBS: jobsDir,
     STRATA_TASK_QUEUE: taskQueue,
     STRATA_HEARTBEAT_EVENT_SECONDS: '1',
+    STRATA_SANDBOX_SHARED_PATHS: sharedPaths(),
   };
   worker1 = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: 'ignore' });
 

@@ -3,26 +3,25 @@
  * every task still runs exactly once.
  */
 import path from 'node:path';
-import { countRuns, makeJobsRepo, TASK_SCRIPT } from './helpers/jobs.js';
-import { startStack, tempDir, type Stack } from './helpers/stack.js';
+import { countRuns, makeJobsRepo } from './helpers/jobs.js';
+import { sharedDir, startStack, type Stack } from './helpers/stack.js';
 
-const RUNS = path.join(tempDir('scale'), 'runs');
+const RUNS = path.join(sharedDir('scale'), 'runs');
 const LEAVES = 150;
 let stack: Stack;
 
 beforeAll(async () => {
   const jobsDir = await makeJobsRepo(
     {
-      leaf: { outputs: ['leaf/i={i}'], exec: ['sh', '../lib/task.sh'], runtime_env: { RUNS, GATES: RUNS } },
+      leaf: { outputs: ['leaf/i={i}'], exec: ['sh', 'task.sh'], runtime_env: { RUNS, GATES: RUNS } },
       big: {
         outputs: ['big/n={n}'],
         config: ['python3', 'config.py'],
         exec: ['python3', '-c', 'import json, os; c = json.load(open(os.environ["STRATA_JOB_CONFIG_FILE"])); json.dump({"inputs": len(c["inputs"]), "inline": "STRATA_JOB_CONFIG" in os.environ}, open(os.environ["STRATA_MANIFEST_FILE"], "w"))'],
       },
-      fan: { outputs: ['fan/n={n}'], config: ['python3', 'config.py'], exec: ['sh', '../lib/task.sh'], runtime_env: { RUNS, GATES: RUNS } },
+      fan: { outputs: ['fan/n={n}'], config: ['python3', 'config.py'], exec: ['sh', 'task.sh'], runtime_env: { RUNS, GATES: RUNS } },
     },
     {
-      'lib/task.sh': TASK_SCRIPT,
       'big/config.py': [
         'import json, sys',
         'outputs = json.load(sys.stdin)["outputs"]',

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { StrataError } from '../errors.js';
+import type { Sandbox } from '../launchers/sandbox.js';
 import { folderProblem } from './source.js';
 
 export type JobLanguage = 'python' | 'node' | 'other';
@@ -22,6 +23,8 @@ export interface InstallRequest {
   logFile: string;
   /** The environment installers start from (PATH, HOME, proxies). */
   env: Record<string, string>;
+  /** Installers run the job's code (setup.py, npm scripts): in the sandbox, writing only the job folder and the virtualenv. */
+  sandbox: Sandbox;
   signal?: AbortSignal;
 }
 
@@ -68,9 +71,11 @@ async function installNode(req: InstallRequest): Promise<InstallResult> {
  */
 async function run(program: string, args: string[], req: InstallRequest, kind: 'user' | 'platform', errorLine?: RegExp): Promise<void> {
   fs.appendFileSync(req.logFile, `$ ${[program, ...args].join(' ')}\n`);
-  const result = await execa(program, args, {
+  const policy = { readOnly: [], writable: [req.srcDir, req.venvDir], network: true };
+  const sandboxed = req.sandbox.wrap([program, ...args], req.srcDir, policy, req.env);
+  const result = await execa(sandboxed.file, sandboxed.args, {
     cwd: req.srcDir,
-    env: req.env,
+    env: sandboxed.env,
     extendEnv: false,
     all: true,
     reject: false,

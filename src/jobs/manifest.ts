@@ -93,6 +93,8 @@ export const JobManifestSchema = z
     timeout_seconds: z.number().int().positive().optional(),
     /** How many tasks of this job one build runs at once. */
     concurrency: z.number().int().positive().optional(),
+    /** Whether the job's commands may use the network; false gives them a loopback of their own. */
+    network: z.boolean().default(true),
   })
   .superRefine((m, ctx) => {
     for (const [path, value] of stringsIn(m.jobtype_extra ?? {})) {
@@ -168,7 +170,19 @@ export interface JobDefinition {
   inputs: { pattern: PartitionPattern; depType: 'materialize' | 'query' }[];
   vars: Record<string, RegExp>;
   /** Where the job comes from when it is deployed (absent for a job of the development folder). */
-  deployment?: { id: string; commit: string; /** Folders to put first on PATH: the virtualenv's and node_modules' bin. */ pathPrefix: string[] };
+  deployment?: {
+    id: string;
+    commit: string;
+    /** Folders to put first on PATH: the virtualenv's and node_modules' bin. */
+    pathPrefix: string[];
+    /** The deployment's virtualenv, when it has one. */
+    venv?: string;
+  };
+}
+
+/** The folders of the host a job's commands read besides data: the job's own, and its deployment's virtualenv. */
+export function jobFolders(job: JobDefinition): string[] {
+  return [job.dir, ...(job.deployment?.venv ? [job.deployment.venv] : [])];
 }
 
 /** The environment a job's commands get on top of the base one: its runtime_env, and its deployment's tools first on PATH. */

@@ -1,3 +1,5 @@
+import type { SandboxPolicy } from './sandbox.js';
+
 /** How a task's command is started and awaited; every launcher reports exit status and logs the same way. */
 export interface LaunchSpec {
   /** Folder the command runs in. */
@@ -6,6 +8,8 @@ export interface LaunchSpec {
   env: Record<string, string>;
   /** File that receives the command's stdout and stderr. */
   logFile: string;
+  /** What the command may read, write and reach. */
+  sandbox: SandboxPolicy;
 }
 
 export interface ExitStatus {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { stringify } from 'yaml';
-import { tempDir } from './stack.js';
+import { sharedDir, tempDir } from './stack.js';
 
 export interface TestJob {
   outputs: string[];
@@ -14,12 +14,14 @@ export interface TestJob {
   [key: string]: unknown;
 }
 
-/** Writes one folder per job with its job.yaml and extra files, and commits them all. */
+/** Writes one folder per job with its job.yaml, TASK_SCRIPT as task.sh, and extra files, and commits them all. */
 export async function makeJobsRepo(jobs: Record<string, TestJob>, files: Record<string, string> = {}): Promise<string> {
   const dir = tempDir('jobs');
   for (const [name, job] of Object.entries(jobs)) {
     fs.mkdirSync(path.join(dir, name), { recursive: true });
     fs.writeFileSync(path.join(dir, name, 'job.yaml'), stringify({ name, team: 'testers', ...job }));
+    // In the job's own folder: a sandboxed task sees nothing of the repository beside it.
+    fs.writeFileSync(path.join(dir, name, 'task.sh'), TASK_SCRIPT, { mode: 0o755 });
   }
   for (const [file, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
@@ -32,13 +34,13 @@ export async function makeJobsRepo(jobs: Record<string, TestJob>, files: Record<
 }
 
 /**
- * A task script for test jobs: records each run in $RUNS, holds while $GATES/<key>.hold exists until
+ * A task script for test jobs: records each run in $RUNS (one file per run: a PID repeats across sandboxes), holds while $GATES/<key>.hold exists until
  * $GATES/<key>.go appears, fails when $GATES/<key>.fail exists, and writes each output partition's
  * folder in the warehouse. <key> is the task's partitions with "/", "=" and "," replaced by "_".
  */
 export const TASK_SCRIPT = `#!/bin/sh
 KEY=$(echo "$STRATA_PARTITIONS" | tr '/=,' '___')
-mkdir -p "$RUNS" && echo "$STRATA_PARTITIONS" > "$RUNS/$KEY.$$"
+mkdir -p "$RUNS" && echo "$STRATA_PARTITIONS" > "$(mktemp "$RUNS/$KEY.XXXXXX")"
 if [ -e "$GATES/$KEY.hold" ]; then while [ ! -e "$GATES/$KEY.go" ]; do sleep 0.05; done; fi
 if [ -e "$GATES/$KEY.fail" ]; then echo "failing as asked for $STRATA_PARTITIONS" >&2; exit 3; fi
 for p in $(echo "$STRATA_PARTITIONS" | tr , ' '); do mkdir -p "$STRATA_WAREHOUSE/$p" && echo "$p" > "$STRATA_WAREHOUSE/$p/data"; done
@@ -51,7 +53,7 @@ export const keyOf = (partitions: string) => partitions.replace(/[/=,]/g, '_');
  * script at them, and the gate controls: hold a task, release it, make it fail.
  */
 export function taskWorkspace(name: string) {
-  const work = tempDir(name);
+  const work = sharedDir(name);
   const RUNS = path.join(work, 'runs');
   const GATES = path.join(work, 'gates');
   fs.mkdirSync(GATES, { recursive: true });
@@ -59,7 +61,7 @@ export function taskWorkspace(name: string) {
   return {
     RUNS,
     GATES,
-    task: ['sh', '../lib/task.sh'],
+    task: ['sh', 'task.sh'],
     runtime_env: { RUNS, GATES },
     hold: gate('hold'),
     release: gate('go'),

@@ -49,6 +49,18 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `strata-${prefix}-`));
 }
 
+let sharedRoot: string | undefined;
+/**
+ * A folder that the jobs of this test file's stacks may read and write from inside their sandbox (run
+ * records, gates), as an operator shares one with STRATA_SANDBOX_SHARED_PATHS. Nothing else of the
+ * tests' temporary folders (data folders, other stacks) is shared.
+ */
+export function sharedDir(prefix: string): string {
+  sharedRoot ??= tempDir('shared');
+  return fs.mkdtempSync(path.join(sharedRoot, `${prefix}-`));
+}
+export const sharedPaths = () => (sharedRoot ??= tempDir('shared'));
+
 export interface Stack {
   env: TestWorkflowEnvironment;
   config: StrataConfig;
@@ -75,6 +87,7 @@ export async function startStack(opts: {
     STRATA_TASK_QUEUE: `strata-${path.basename(dataDir)}`,
     STRATA_SHUTDOWN_GRACE_SECONDS: '5',
     STRATA_HEARTBEAT_EVENT_SECONDS: '1',
+    STRATA_SANDBOX_SHARED_PATHS: sharedPaths(),
     ...opts.extraEnv,
   });
   const workers = await createWorkers(config, { connection: env.nativeConnection, bundle: await workflowBundle(), heartbeatMs: 500 });
