@@ -17,9 +17,17 @@ const SAFE_GIT = [
   '-c', 'protocol.file.allow=always',
   '-c', 'core.symlinks=true',
   '-c', 'advice.detachedHead=false',
+  // A server that does not answer, or stalls, fails the fetch (a platform error, retried) instead of hanging it.
+  '-c', 'http.lowSpeedLimit=1000',
+  '-c', 'http.lowSpeedTime=60',
 ];
 
-const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', SSH_ASKPASS: 'true', GIT_SSH_COMMAND: 'ssh -o BatchMode=yes' };
+const GIT_ENV = {
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_ASKPASS: 'true',
+  SSH_ASKPASS: 'true',
+  GIT_SSH_COMMAND: 'ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4',
+};
 
 async function git(gitDir: string, args: string[]) {
   return execa('git', [...SAFE_GIT, `--git-dir=${gitDir}`, ...args], { env: GIT_ENV, reject: false });
