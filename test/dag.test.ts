@@ -22,6 +22,10 @@ sleep "\${STRATA_ARG_SECONDS:-0.2}"
 printf '%s' "$STRATA_ARGUMENTS" > "$T/$JOB.arguments"
 echo "$(date +%s%3N) end" >> "$T/$JOB"
 if [ -n "$STRATA_ARG_FAIL" ]; then echo "failing as asked" >&2; exit 3; fi
+if [ -n "$STRATA_ARG_RUN" ]; then
+  mkdir -p "$STRATA_WAREHOUSE/dag/$JOB/run=$STRATA_ARG_RUN" && echo "$JOB" > "$STRATA_WAREHOUSE/dag/$JOB/run=$STRATA_ARG_RUN/data"
+  if [ -n "$STRATA_ARG_ALSO" ]; then mkdir -p "$STRATA_WAREHOUSE/dag/$STRATA_ARG_ALSO/run=$STRATA_ARG_RUN" 2>/dev/null && echo "$JOB" > "$STRATA_WAREHOUSE/dag/$STRATA_ARG_ALSO/run=$STRATA_ARG_RUN/data"; fi
+fi
 `;
 
 const SEED = ['job1', 'job2', 'job3', 'job4', 'job5', 'job6'];
@@ -124,6 +128,14 @@ test("the seed's six-job example runs in dependency order, and arguments reach t
   expect(types.filter((t: string) => t === 'dag_job_started')).toHaveLength(6);
   expect(types).toContain('task_launch_success');
   expect(types.at(-1)).toBe('dag_run_succeeded');
+});
+
+test("a DAG's job writes the partition its arguments name, in its sandbox, and no other job's", async () => {
+  const { runId } = await startDag({ team: 'dagtest', jobs: [job('job1', [], { arguments: { run: '7', also: 'job2' } })] });
+  expect((await finished(runId)).status).toBe('succeeded');
+  const folder = (name: string) => path.join(stack.config.warehouseDir, 'dag', name, 'run=7');
+  expect(fs.readFileSync(path.join(folder('job1'), 'data'), 'utf8')).toBe('job1\n');
+  expect(fs.existsSync(folder('job2'))).toBe(false);
 });
 
 test('seven one-second jobs under max_concurrent 2 never run more than two at once', async () => {

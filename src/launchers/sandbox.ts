@@ -111,6 +111,9 @@ export class Sandbox {
     args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
     for (const dir of policy.readOnly) args.push('--ro-bind-try', dir, dir);
     for (const dir of [...policy.writable, ...this.sharedPaths]) args.push('--bind', dir, dir);
+    // The folders bwrap made for its mount points are read-only too: a write anywhere else fails at
+    // once (EROFS) instead of landing in a tmpfs that vanishes with the sandbox.
+    args.push('--remount-ro', '/');
     args.push('--chdir', cwd, '--clearenv');
     for (const [name, value] of Object.entries(env)) args.push('--setenv', name, value);
     return args;
