@@ -15,6 +15,8 @@ export interface AnalyzeGraphInput {
   requested: PartitionRef[];
   /** The requesting team; absent when an administrator asked. */
   team?: string;
+  /** Build the requested partitions again even when they are live. */
+  rebuild?: boolean;
 }
 
 export interface PlanSummary {
@@ -106,6 +108,7 @@ export function createPlanActivities(deps: { store: Store; jobs: JobRepository; 
         buildId: input.buildId,
         requested: input.requested,
         ...(input.team !== undefined ? { team: input.team } : {}),
+        ...(input.rebuild ? { rebuild: true } : {}),
         jobs,
         jobProblems: problems,
         lookup: (refs) => deps.store.getPartitions(refs),

@@ -37,7 +37,7 @@ describe('generated proto types', () => {
 
   test('enums are lower-case string unions without prefix or UNSPECIFIED', () => {
     expect(generated).toContain(
-      "export const PartitionStatus = ['requested', 'analyzed', 'building', 'live', 'failed', 'delegated'] as const;\n" +
+      "export const PartitionStatus = ['requested', 'analyzed', 'building', 'live', 'failed', 'delegated', 'stale'] as const;\n" +
         'export type PartitionStatus = (typeof PartitionStatus)[number];',
     );
     expect(generated).toContain("export const DepType = ['materialize', 'query'] as const;");
@@ -74,11 +74,13 @@ describe('generated proto types', () => {
   test('the runtime constants match the generated types', async () => {
     const mod = await import('../src/generated/databuild.js');
     expect(mod.PartitionStatus).toContain('live');
+    expect(mod.PartitionStatus).toContain('stale');
     expect(mod.JobStatus).toEqual(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled', 'delegated', 'skipped']);
     expect(mod.BuildEventTypes).toContain('task_failed');
     expect(mod.BuildEventTypes).toContain('cycle_detected');
     expect(mod.BuildEventTypes[0]).toBe('arg_validate_success');
     expect(mod.BuildEventTypes.at(-1)).toBe('dag_run_failed');
-    expect(mod.BuildEventTypes).toHaveLength(41);
+    expect(mod.BuildEventTypes).toContain('partition_stale');
+    expect(mod.BuildEventTypes).toHaveLength(42);
   });
 });

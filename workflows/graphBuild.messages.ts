@@ -11,6 +11,8 @@ export interface GraphBuildInput {
   requested: PartitionRef[];
   /** The requesting team, whose jobs alone this build may run; absent when an administrator asked. */
   team?: string;
+  /** Build the requested partitions again even when they are live (the next generation of their tasks). */
+  rebuild?: boolean;
   /** Tasks this build runs at once (default 8). */
   concurrency?: number;
   /** Seconds between build_heartbeat events while waiting (default 30). */

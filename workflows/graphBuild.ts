@@ -92,10 +92,11 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
     summary = input.carried;
     states = [...input.carried.states];
   } else {
-    emit({ type: 'build_requested', partitions: input.requested, payload: { requested: input.requested, concurrency, team: input.team ?? '' } });
+    const rebuild = input.rebuild ? { rebuild: true } : {};
+    emit({ type: 'build_requested', partitions: input.requested, payload: { requested: input.requested, concurrency, team: input.team ?? '', ...rebuild } });
     await flush();
     try {
-      summary = await analyzeGraph({ buildId, requested: input.requested, ...(input.team !== undefined ? { team: input.team } : {}) });
+      summary = await analyzeGraph({ buildId, requested: input.requested, ...(input.team !== undefined ? { team: input.team } : {}), ...rebuild });
     } catch (err) {
       if (isCancellation(err)) throw err;
       return failBuild(failureOf(err));

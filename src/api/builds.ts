@@ -110,7 +110,7 @@ export function buildRoutes(deps: ApiDeps): Route[] {
       responses: { 202: { description: 'The build started', schema: z.object({ buildId: z.string(), workflowId: z.string() }) } },
       errors: [403, 422],
       async handler({ body, principal, res }) {
-        await refuseUnbuildable(deps, principal, body.partitions);
+        await refuseUnbuildable(deps, principal, body.partitions, body.rebuild ?? false);
         const team = principal.team;
         const request = { ...body, concurrency: body.concurrency ?? deps.buildConcurrency };
         const { buildId } = await startBuild(client, request, { taskQueue: deps.taskQueue, ...(team !== undefined ? { team } : {}) });
@@ -121,7 +121,7 @@ export function buildRoutes(deps: ApiDeps): Route[] {
             buildId,
             type: 'build_requested',
             partitions: body.partitions,
-            payload: { requested: body.partitions, concurrency: request.concurrency, team: team ?? '' },
+            payload: { requested: body.partitions, concurrency: request.concurrency, team: team ?? '', ...(body.rebuild ? { rebuild: true } : {}) },
             dedupeKey: `${buildWorkflowId(buildId)}/0`,
           },
         ]);
@@ -261,12 +261,13 @@ export function buildRoutes(deps: ApiDeps): Route[] {
 
 /**
  * Refuses, before anything starts, a request whose own partitions the build could never make: a
- * partition no job produces, or one only another team's job produces (unless it is live already).
+ * partition no job produces, or one only another team's job produces (unless it is live already and
+ * this is not a rebuild).
  * Deeper partitions are checked by graph.analyze, which fails the build with the same error types.
  */
-async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions: string[]): Promise<void> {
+async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions: string[], rebuild: boolean): Promise<void> {
   const catalog = await deps.store.getPartitions(partitions);
-  const notLive = partitions.filter((ref) => catalog.get(ref)?.status !== 'live');
+  const notLive = partitions.filter((ref) => rebuild || catalog.get(ref)?.status !== 'live');
   if (notLive.length === 0) return;
   const { jobs, problems } = await deps.jobs.load();
   const producersOf = indexProducers(jobs);

@@ -14,6 +14,7 @@ export const PartitionViewSchema = z.object({
   taskId: z.string().nullable(),
   updatedAt: z.string().meta({ format: 'date-time' }),
   manifest: z.record(z.string(), z.unknown()).nullable().meta({ description: 'The PartitionManifest of its last successful build' }),
+  staleBecause: z.string().nullable().meta({ description: 'For a stale partition: the rebuilt partition it read, directly or through others' }),
 });
 
 export const JobViewSchema = z.object({
@@ -47,13 +48,19 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
       query: z.strictObject({
         prefix: z.string().default('').meta({ description: 'Only partitions whose ref starts with this' }),
         after: z.string().optional().meta({ description: 'nextAfter of the previous page' }),
+        status: z.enum(PartitionStatus).optional().meta({ description: 'Only partitions in this status (stale: read a partition rebuilt since)' }),
         limit: QueryInt(1, 5000).default(500),
       }),
       responses: {
         200: { description: 'A page of partitions', schema: z.object({ partitions: z.array(PartitionViewSchema), nextAfter: z.string().nullable() }) },
       },
       async handler({ query }) {
-        const page = await deps.store.listPartitions({ prefix: query.prefix, limit: query.limit + 1, ...(query.after ? { after: query.after } : {}) });
+        const page = await deps.store.listPartitions({
+          prefix: query.prefix,
+          limit: query.limit + 1,
+          ...(query.after ? { after: query.after } : {}),
+          ...(query.status ? { status: query.status } : {}),
+        });
         const partitions: PartitionView[] = page.slice(0, query.limit).map((p) => ({
           partition: p.ref,
           status: p.status,
@@ -62,6 +69,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
           taskId: p.taskId ?? null,
           updatedAt: new Date(p.updatedAtMs).toISOString(),
           manifest: (p.manifest as unknown as Record<string, unknown>) ?? null,
+          staleBecause: p.staleBecause ?? null,
         }));
         return { partitions, nextAfter: page.length > query.limit ? partitions.at(-1)!.partition : null };
       },

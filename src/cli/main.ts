@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { BuildDetail } from '../api/builds.js';
 import type { JobView, PartitionView } from '../api/catalog.js';
 import { loadConfig } from '../config.js';
+import { PartitionStatus } from '../generated/databuild.js';
 import { FINISHED_BUILD_STATUSES } from '../store/store.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
 import { dag } from './dag.js';
@@ -17,11 +18,13 @@ import { describeBuild, describeEvent, formatTable, progressLine, type BuildEven
 const USAGE = `strata: build data partitions and inspect builds through the Strata API
 
 Usage:
-  strata build <partition>... [--wait] [--concurrency N]   start a build; --wait shows progress until it ends
+  strata build <partition>... [--wait] [--concurrency N] [--rebuild]
+                                                           start a build; --wait shows progress until it ends;
+                                                           --rebuild builds them again even when live
   strata status <build>                                    a build, its partitions and its tasks
   strata events <build> [--follow]                         a build's events; --follow streams them until it ends
   strata jobs                                              the jobs you can run
-  strata partitions [prefix] [--limit N]                   the partition catalog
+  strata partitions [prefix] [--status S] [--limit N]      the partition catalog (--status stale: what read a rebuilt one)
   strata deploy --team T --job J --repo URL [--commit C | --branch B] [--folder F] [--wait]
                                                            deploy a job from git (--repo . for this checkout)
   strata dag run <file.json|file.yaml> [--wait] [--team T] [--name N] [--max-concurrent N]
@@ -68,6 +71,8 @@ const options = {
   'git-version': { type: 'string' },
   out: { type: 'string' },
   'max-concurrent': { type: 'string' },
+  rebuild: { type: 'boolean', default: false },
+  status: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 const positiveInt = (flag: string) =>
@@ -99,6 +104,8 @@ const FlagsSchema = z.object({
   'git-version': z.string().min(1).optional(),
   out: z.string().min(1).optional(),
   'max-concurrent': z.string().min(1).optional(),
+  rebuild: z.boolean(),
+  status: z.enum(PartitionStatus, { message: `--status must be one of ${PartitionStatus.join(', ')}` }).optional(),
 });
 type Flags = z.infer<typeof FlagsSchema>;
 
@@ -141,6 +148,7 @@ async function build(api: ApiClient, args: string[], flags: Flags): Promise<numb
   const { buildId } = await api.post<{ buildId: string }>('/api/v1/builds', {
     partitions: args,
     ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+    ...(flags.rebuild ? { rebuild: true } : {}),
   });
   if (!flags.wait) {
     if (flags.json) printJson({ buildId });
@@ -253,14 +261,20 @@ async function partitions(api: ApiClient, args: string[], flags: Flags): Promise
   let after: string | null = '';
   while (after !== null && found.length < limit) {
     const page: { partitions: PartitionView[]; nextAfter: string | null } = await api.get(
-      `/api/v1/partitions?prefix=${encodeURIComponent(args[0] ?? '')}&limit=${Math.min(5000, limit - found.length)}${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+      `/api/v1/partitions?prefix=${encodeURIComponent(args[0] ?? '')}&limit=${Math.min(5000, limit - found.length)}${after ? `&after=${encodeURIComponent(after)}` : ''}${flags.status ? `&status=${flags.status}` : ''}`,
     );
     found.push(...page.partitions);
     after = page.nextAfter;
   }
   if (flags.json) printJson(found);
   else {
-    print(formatTable(['PARTITION', 'STATUS', 'JOB', 'BUILD', 'UPDATED'], found.map((p) => [p.partition, p.status, p.job ?? '', p.buildId ?? '', p.updatedAt])));
+    const stale = found.some((p) => p.staleBecause);
+    print(
+      formatTable(
+        ['PARTITION', 'STATUS', 'JOB', 'BUILD', 'UPDATED', ...(stale ? ['STALE BECAUSE'] : [])],
+        found.map((p) => [p.partition, p.status, p.job ?? '', p.buildId ?? '', p.updatedAt, ...(stale ? [p.staleBecause ?? ''] : [])]),
+      ),
+    );
     if (found.length === 0) print('(no partitions)');
   }
   return ExitCode.ok;

@@ -17,6 +17,7 @@ export const PartitionRefSchema = z
 export const BuildRequestSchema = z.strictObject({
   partitions: z.array(PartitionRefSchema).min(1, 'name at least one partition'),
   concurrency: z.number().int().min(1).max(1000).optional(),
+  rebuild: z.boolean().optional().meta({ description: 'Build the requested partitions again even when they are live; what read them becomes stale' }),
 });
 export type BuildRequest = z.infer<typeof BuildRequestSchema>;
 
@@ -34,7 +35,7 @@ export async function startBuild(
   request: BuildRequest,
   options: StartBuildOptions,
 ): Promise<{ buildId: string; handle: WorkflowHandleWithFirstExecutionRunId<typeof graphBuild> }> {
-  const { partitions, concurrency } = BuildRequestSchema.parse(request);
+  const { partitions, concurrency, rebuild } = BuildRequestSchema.parse(request);
   const buildId = options.buildId ?? newBuildId();
   const shown = partitions.slice(0, 3).join(', ') + (partitions.length > 3 ? ` (+${partitions.length - 3} more)` : '');
   const handle = await client.workflow.start<typeof graphBuild>('graphBuild', {
@@ -46,6 +47,7 @@ export async function startBuild(
         requested: partitions,
         ...(options.team !== undefined ? { team: options.team } : {}),
         ...(concurrency !== undefined ? { concurrency } : {}),
+        ...(rebuild ? { rebuild: true } : {}),
         ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
         ...(options.maxHistoryEvents !== undefined ? { maxHistoryEvents: options.maxHistoryEvents } : {}),
       },
@@ -55,7 +57,7 @@ export async function startBuild(
       { key: StrataPartitions, value: partitionsForSearchAttribute(partitions) },
       ...(options.team !== undefined ? [{ key: StrataTeam, value: options.team }] : []),
     ],
-    staticSummary: `build ${shown}${options.team !== undefined ? ` for team ${options.team}` : ''}`,
+    staticSummary: `${rebuild ? 'rebuild' : 'build'} ${shown}${options.team !== undefined ? ` for team ${options.team}` : ''}`,
     staticDetails: `Build \`${buildId}\` of ${partitions.length} partition(s):\n\n${partitions
       .slice(0, 50)
       .map((p) => `- \`${p}\``)

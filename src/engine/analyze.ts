@@ -1,19 +1,23 @@
 /**
  * graph.analyze: walks back from the requested partitions, asking each partition's producer for its
  * JobConfig (job.config), until every needed partition is live, delegated to another build, or produced
- * by a task of this plan. Pure apart from the two injected lookups, so it is unit-tested without Temporal.
+ * by a task of this plan. A stale partition is built again, and so is a requested live one when the
+ * build is a rebuild: such a task is the next generation of the task that built it (see taskIdFor).
+ * Pure apart from the two injected lookups, so it is unit-tested without Temporal.
  */
 import type { Failure, JobConfig, PartitionRef } from '../generated/databuild.js';
 import type { FailureType } from '../errors.js';
 import { Failures } from '../errors.js';
 import type { JobDefinition } from '../jobs/manifest.js';
 import type { NewBuildEvent, PartitionRecord, PlannedTask } from '../store/store.js';
-import { taskIdFor, taskWorkflowId } from './ids.js';
+import { generationOf, taskIdFor, taskWorkflowId } from './ids.js';
 import { firstSegment, instantiate, matchPattern } from './partitions.js';
 
 export interface AnalyzeInput {
   buildId: string;
   requested: PartitionRef[];
+  /** Build the requested partitions again even when they are live (their upstream stays as it is). */
+  rebuild?: boolean;
   /** The requesting team: the plan may only run its jobs. Absent when an administrator asked. */
   team?: string;
   jobs: Map<string, JobDefinition>;
@@ -133,6 +137,27 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
   const resolved = new Map<PartitionRef, number | 'live'>();
   const skipped: PartitionRef[] = [];
   const delegated: PartitionRef[] = [];
+  const forced = new Set(input.rebuild ? input.requested : []);
+  /** The catalog's record of every partition looked up so far (absent: never built). */
+  const records = new Map<PartitionRef, PartitionRecord | undefined>();
+  const lookup = async (refs: PartitionRef[]) => {
+    const found = await input.lookup(refs);
+    for (const ref of refs) records.set(ref, found.get(ref));
+    return found;
+  };
+  /** A task's generation: one more than its outputs' when one of them is built (live or stale), else theirs. */
+  const generationFor = async (outputs: PartitionRef[]) => {
+    const unknown = outputs.filter((ref) => !records.has(ref));
+    if (unknown.length > 0) await lookup(unknown);
+    let generation = 0;
+    for (const ref of outputs) {
+      const record = records.get(ref);
+      if (!record?.taskId) continue;
+      const built = record.status === 'live' || record.status === 'stale';
+      generation = Math.max(generation, generationOf(record.taskId) + (built ? 1 : 0));
+    }
+    return generation;
+  };
 
   const addTask = (task: PlannedTask, needs: PartitionRef[]) => {
     if (tasks.length >= maxTasks)
@@ -150,14 +175,14 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
     const missing = wanted.filter((ref) => !resolved.has(ref));
     wanted = [];
     if (missing.length === 0) break;
-    const catalog = await input.lookup(missing);
+    const catalog = await lookup(missing);
 
     const toDispatch: PartitionRef[] = [];
     const liveNow: PartitionRef[] = [];
     const delegatedByTask = new Map<string, { record: PartitionRecord; refs: PartitionRef[] }>();
     for (const ref of missing) {
       const record = catalog.get(ref);
-      if (record?.status === 'live') {
+      if (record?.status === 'live' && !forced.has(ref)) {
         resolved.set(ref, 'live');
         liveNow.push(ref);
       } else if (record?.status === 'building' && record.buildId !== input.buildId && record.taskId && record.job) {
@@ -251,7 +276,7 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
       const outputs = requests.map((r) => r.ref);
       const configs = await configureJob(job, requests, input, emit);
       for (const config of configs) {
-        const taskId = taskIdFor(job.name, config.outputs);
+        const taskId = taskIdFor(job.name, config.outputs, await generationFor(config.outputs));
         if (taskIndex.has(taskId)) continue;
         const needs = config.inputs.filter((d) => d.depType !== 'query').map((d) => d.partitionRef);
         const index = addTask({ index: 0, taskId, job: job.name, config, dependsOn: [] }, needs);

@@ -8,9 +8,19 @@ export const buildWorkflowId = (buildId: string) => `build/${buildId}`;
 
 export const taskWorkflowId = (taskId: string) => `task/${taskId}`;
 
-/** `<job>/<16 hex digits>`: stable for the same job and the same set of outputs, in any order. */
-export function taskIdFor(job: string, outputs: readonly string[]): string {
-  return `${job}/${hash64([...outputs].sort().join('\n'))}`;
+/**
+ * `<job>/<16 hex digits>`: stable for the same job and the same set of outputs, in any order. A rebuild
+ * is a new generation of the task, `<job>/<hash>.g<N>` (generation 0 has no suffix), so Temporal keeps
+ * the earlier generations' histories and builds of one generation still share one workflow.
+ */
+export function taskIdFor(job: string, outputs: readonly string[], generation = 0): string {
+  return `${job}/${hash64([...outputs].sort().join('\n'))}${generation > 0 ? `.g${generation}` : ''}`;
+}
+
+/** The generation of a task id made by taskIdFor: 0 without a `.g<N>` suffix. */
+export function generationOf(taskId: string): number {
+  const match = /\/[0-9a-f]{16}\.g([0-9]+)$/.exec(taskId);
+  return match ? Number(match[1]) : 0;
 }
 
 /** A 64-bit hash as 16 hex digits (two 32-bit FNV-1a lanes with different seeds): fast, no BigInt. */

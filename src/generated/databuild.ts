@@ -64,7 +64,8 @@ export interface PartitionManifest {
 export const BuildRequestStatus = ['received', 'planning', 'executing', 'completed', 'failed', 'cancelled'] as const;
 export type BuildRequestStatus = (typeof BuildRequestStatus)[number];
 
-export const PartitionStatus = ['requested', 'analyzed', 'building', 'live', 'failed', 'delegated'] as const;
+/** - `stale`: Live, but built from an input that has been rebuilt since (PartitionView.staleBecause names it). */
+export const PartitionStatus = ['requested', 'analyzed', 'building', 'live', 'failed', 'delegated', 'stale'] as const;
 export type PartitionStatus = (typeof PartitionStatus)[number];
 
 /** - `skipped`: Not run by this build: another build made its partitions live (TaskView.skippedBecause names it). */
@@ -194,11 +195,15 @@ export interface JobGraphEmitted {
 
 // ---- graph.build -----------------------------------------------------------
 
-/** team: the requesting team, whose jobs alone the build may run; empty when an administrator asked. */
+/**
+ * team: the requesting team, whose jobs alone the build may run; empty when an administrator asked.
+ * rebuild: the requested partitions are built again even when live.
+ */
 export interface BuildRequested {
   requested: PartitionRef[];
   concurrency: number;
   team: string;
+  rebuild?: boolean;
 }
 
 export interface GraphBuildFail {
@@ -262,6 +267,12 @@ export interface PartitionDelegated {
   taskId: string;
   delegateBuildId: string;
   delegateWorkflowId: string;
+}
+
+/** Live partitions that read stale_because (directly or through other partitions) before this build rebuilt it. */
+export interface PartitionStale {
+  partitions: PartitionRef[];
+  staleBecause: PartitionRef;
 }
 
 // ---- DAG runs (explicit graphs of jobs, the meta-jobs format) -----------------
@@ -367,6 +378,7 @@ export interface BuildEventPayloads {
   build_cancelled: BuildCancelled;
   partition_skipped: PartitionSkipped;
   partition_delegated: PartitionDelegated;
+  partition_stale: PartitionStale;
   dag_run_requested: DagRunRequested;
   dag_job_waiting: DagJobWaiting;
   dag_job_started: DagJobStarted;
@@ -411,6 +423,7 @@ export const BuildEventTypes = [
   'build_cancelled',
   'partition_skipped',
   'partition_delegated',
+  'partition_stale',
   'dag_run_requested',
   'dag_job_waiting',
   'dag_job_started',

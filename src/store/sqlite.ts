@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { JobStatus, type BuildEvent, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
-import { buildWorkflowId } from '../engine/ids.js';
+import { buildWorkflowId, generationOf } from '../engine/ids.js';
 import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
-import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
+import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionQuery, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -69,8 +69,17 @@ CREATE TABLE IF NOT EXISTS partitions (
   build_id TEXT,
   task_id TEXT,
   manifest TEXT,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  stale_because TEXT
 );
+CREATE INDEX IF NOT EXISTS partitions_by_status ON partitions (status, ref);
+-- Which partitions each live partition's build read (its manifest's inputs): the way to what a rebuild makes stale.
+CREATE TABLE IF NOT EXISTS partition_inputs (
+  input TEXT NOT NULL,
+  reader TEXT NOT NULL,
+  PRIMARY KEY (input, reader)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS partition_inputs_by_reader ON partition_inputs (reader);
 `;
 
 const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
@@ -94,6 +103,9 @@ export class SqliteStore implements Store {
     // ... and before tasks said which build made their partitions live.
     const taskColumns = this.db.prepare(`SELECT name FROM pragma_table_info('tasks')`).pluck().all() as string[];
     if (taskColumns.length > 0 && !taskColumns.includes('skipped_because')) this.db.exec(`ALTER TABLE tasks ADD COLUMN skipped_because TEXT`);
+    // ... and before partitions could be stale.
+    const partitionColumns = this.db.prepare(`SELECT name FROM pragma_table_info('partitions')`).pluck().all() as string[];
+    if (partitionColumns.length > 0 && !partitionColumns.includes('stale_because')) this.db.exec(`ALTER TABLE partitions ADD COLUMN stale_because TEXT`);
     this.db.exec(SCHEMA);
     this.deployments = new SqliteDeployments(this.db);
     this.dags = new SqliteDags(this.db);
@@ -105,30 +117,68 @@ export class SqliteStore implements Store {
 
   private appendTx = (events: NewBuildEvent[]) =>
     this.db.transaction((batch: NewBuildEvent[]) => {
-      const insert = this.db.prepare(
+      for (const event of batch) this.appendOne(event);
+    })(events);
+
+  /** Appends one event and projects it; inside appendTx's transaction (a projection may append events of its own). */
+  private appendOne(event: NewBuildEvent): void {
+    const ts = event.timestampMs ?? Date.now();
+    const partitions = event.partitions ?? [];
+    const result = this.db
+      .prepare(
         `INSERT INTO events (build_id, ts, type, job, task_id, partitions, payload, dedupe_key)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
-      );
-      const link = this.db.prepare(`INSERT OR IGNORE INTO event_partitions (partition, event_id) VALUES (?, ?)`);
-      for (const event of batch) {
-        const ts = event.timestampMs ?? Date.now();
-        const partitions = event.partitions ?? [];
-        const result = insert.run(
-          event.buildId,
-          ts,
-          event.type,
-          event.job ?? null,
-          event.taskId ?? null,
-          JSON.stringify(partitions),
-          JSON.stringify(event.payload),
-          event.dedupeKey ?? null,
-        );
-        if (result.changes === 0) continue;
-        for (const ref of partitions) link.run(ref, result.lastInsertRowid);
-        this.project(event, ts);
-        this.dags.project(event, ts);
-      }
-    })(events);
+      )
+      .run(event.buildId, ts, event.type, event.job ?? null, event.taskId ?? null, JSON.stringify(partitions), JSON.stringify(event.payload), event.dedupeKey ?? null);
+    if (result.changes === 0) return;
+    const link = this.db.prepare(`INSERT OR IGNORE INTO event_partitions (partition, event_id) VALUES (?, ?)`);
+    for (const ref of partitions) link.run(ref, result.lastInsertRowid);
+    this.project(event, ts);
+    this.dags.project(event, ts);
+  }
+
+  /**
+   * A partition rebuilt (made live by a task of generation > 0): every live partition that read an earlier version of it, directly or
+   * through other partitions (partition_inputs, from the manifests), becomes stale. One partition_stale
+   * event per rebuilt partition that had readers, in the metadata event's transaction.
+   */
+  private markReadersStale(event: NewBuildEvent & { type: 'metadata' }, ts: number): void {
+    const rebuilt = JSON.stringify(event.partitions ?? []);
+    const rows = this.db
+      .prepare(
+        `WITH RECURSIVE downstream (ref, root) AS (
+           SELECT reader, input FROM partition_inputs WHERE input IN (SELECT value FROM json_each(?))
+           UNION
+           SELECT i.reader, d.root FROM partition_inputs i JOIN downstream d ON i.input = d.ref
+         )
+         SELECT d.ref AS ref, min(d.root) AS root FROM downstream d JOIN partitions p ON p.ref = d.ref
+         WHERE p.status = 'live' AND d.ref NOT IN (SELECT value FROM json_each(?))
+         GROUP BY d.ref ORDER BY d.ref`,
+      )
+      .all(rebuilt, rebuilt) as { ref: string; root: string }[];
+    const byRoot = new Map<string, string[]>();
+    for (const { ref, root } of rows) byRoot.set(root, [...(byRoot.get(root) ?? []), ref]);
+    for (const [root, refs] of byRoot)
+      this.appendOne({
+        buildId: event.buildId,
+        type: 'partition_stale',
+        timestampMs: ts,
+        ...(event.job ? { job: event.job } : {}),
+        ...(event.taskId ? { taskId: event.taskId } : {}),
+        partitions: refs,
+        payload: { partitions: refs, staleBecause: root },
+      });
+  }
+
+  /** What the partitions of a metadata event read, replacing what earlier builds of them read. */
+  private recordInputs(event: NewBuildEvent & { type: 'metadata' }): void {
+    const forget = this.db.prepare(`DELETE FROM partition_inputs WHERE reader = ?`);
+    const add = this.db.prepare(`INSERT OR IGNORE INTO partition_inputs (input, reader) VALUES (?, ?)`);
+    for (const reader of event.partitions ?? []) {
+      forget.run(reader);
+      for (const input of event.payload.manifest?.inputs ?? []) add.run(input.partitionRef, reader);
+    }
+  }
 
   /** Applies one new event to the builds, tasks and partitions it changes. */
   private project(event: NewBuildEvent, ts: number): void {
@@ -147,7 +197,8 @@ export class SqliteStore implements Store {
       const stmt = this.db.prepare(
         `INSERT INTO partitions (ref, status, job, build_id, task_id, manifest, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (ref) DO UPDATE SET status = excluded.status, job = excluded.job, build_id = excluded.build_id,
-           task_id = excluded.task_id, manifest = coalesce(excluded.manifest, partitions.manifest), updated_at = excluded.updated_at`,
+           task_id = excluded.task_id, manifest = coalesce(excluded.manifest, partitions.manifest), updated_at = excluded.updated_at,
+           stale_because = NULL`,
       );
       for (const ref of event.partitions ?? [])
         stmt.run(ref, status, event.job ?? null, event.buildId, event.taskId ?? null, manifest ? JSON.stringify(manifest) : null, ts);
@@ -232,6 +283,13 @@ export class SqliteStore implements Store {
           this.db
             .prepare(`UPDATE tasks SET status = 'skipped', skipped_because = ?, ended_at = ? WHERE task_id = ? AND build_id != ? AND status = 'delegated'`)
             .run(event.buildId, ts, event.taskId, event.buildId);
+        this.recordInputs(event);
+        if (event.taskId && generationOf(event.taskId) > 0) this.markReadersStale(event, ts);
+        break;
+      case 'partition_stale':
+        this.db
+          .prepare(`UPDATE partitions SET status = 'stale', stale_because = ?, updated_at = ? WHERE ref IN (SELECT value FROM json_each(?)) AND status = 'live'`)
+          .run(event.payload.staleBecause, ts, JSON.stringify(event.partitions ?? []));
         break;
       case 'job_exec_fail':
         if (event.taskId) setTasks([event.taskId], event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed');
@@ -344,10 +402,10 @@ export class SqliteStore implements Store {
     return found;
   }
 
-  async listPartitions({ prefix = '', after = '', limit = 1000 }: { prefix?: string; after?: PartitionRef; limit?: number } = {}): Promise<PartitionRecord[]> {
+  async listPartitions({ prefix = '', after = '', limit = 1000, status }: PartitionQuery = {}): Promise<PartitionRecord[]> {
     const rows = this.db
-      .prepare(`SELECT * FROM partitions WHERE substr(ref, 1, ?) = ? AND ref > ? ORDER BY ref LIMIT ?`)
-      .all(prefix.length, prefix, after, limit) as PartitionRow[];
+      .prepare(`SELECT * FROM partitions WHERE substr(ref, 1, ?) = ? AND ref > ? ${status ? 'AND status = ?' : ''} ORDER BY ref LIMIT ?`)
+      .all(prefix.length, prefix, after, ...(status ? [status] : []), limit) as PartitionRow[];
     return rows.map(toPartition);
   }
 
@@ -428,6 +486,7 @@ interface PartitionRow {
   task_id: string | null;
   manifest: string | null;
   updated_at: number;
+  stale_because: string | null;
 }
 
 const toEvent = (r: EventRow): BuildEventOf => ({
@@ -481,4 +540,5 @@ const toPartition = (r: PartitionRow): PartitionRecord => ({
   ...(r.build_id ? { buildId: r.build_id } : {}),
   ...(r.task_id ? { taskId: r.task_id } : {}),
   ...(r.manifest ? { manifest: JSON.parse(r.manifest) as PartitionManifest } : {}),
+  ...(r.stale_because ? { staleBecause: r.stale_because } : {}),
 });

@@ -78,6 +78,15 @@ export interface PartitionRecord {
   taskId?: string;
   manifest?: PartitionManifest;
   updatedAtMs: number;
+  /** For a `stale` partition: the rebuilt partition it read (directly or through others). */
+  staleBecause?: PartitionRef;
+}
+
+export interface PartitionQuery {
+  prefix?: string;
+  after?: PartitionRef;
+  limit?: number;
+  status?: PartitionStatus;
 }
 
 export interface EventQuery {
@@ -127,7 +136,7 @@ export interface Store {
 
   getPartitions(refs: PartitionRef[]): Promise<Map<PartitionRef, PartitionRecord>>;
   /** Partitions in ref order, starting after `after`. */
-  listPartitions(query?: { prefix?: string; after?: PartitionRef; limit?: number }): Promise<PartitionRecord[]>;
+  listPartitions(query?: PartitionQuery): Promise<PartitionRecord[]>;
 
   saveToken(token: TokenRecord, sha256: string): Promise<void>;
   findToken(sha256: string): Promise<TokenRecord | undefined>;

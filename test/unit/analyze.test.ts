@@ -1,4 +1,5 @@
 import { analyze, ConfigCommandError, findCycle, type AnalyzeInput } from '../../src/engine/analyze.js';
+import { generationOf, hash64, taskIdFor } from '../../src/engine/ids.js';
 import { parseJobManifest } from '../../src/jobs/repository.js';
 import type { JobDefinition } from '../../src/jobs/manifest.js';
 import type { PartitionRecord } from '../../src/store/store.js';
@@ -131,6 +132,49 @@ describe('graph.analyze', () => {
     expect(!bad.ok && bad.failure.type).toBe('config_failed');
     expect(!bad.ok && bad.failure.message).toContain('printed "oops"');
     expect(bad.events.map((e) => e.type)).toEqual(expect.arrayContaining(['config_fail', 'job_config_fail', 'graph_analyze_fail']));
+  });
+
+  test('a rebuild plans the requested live partitions as the next generation of their task; their live upstream stays skipped', async () => {
+    const built = (ref: string, taskId: string, status: PartitionRecord['status'] = 'live'): PartitionRecord => ({ ref, status, taskId, job: ref.split('/')[0]!, updatedAtMs: 0 });
+    const catalog = new Map<string, PartitionRecord>([
+      ['clean/region=eu/date=1', built('clean/region=eu/date=1', taskIdFor('clean', ['clean/region=eu/date=1']))],
+      ['raw/region=eu/date=1', built('raw/region=eu/date=1', taskIdFor('raw', ['raw/region=eu/date=1']))],
+    ]);
+    const lookup = async (refs: string[]) => new Map(refs.flatMap((r) => (catalog.has(r) ? [[r, catalog.get(r)!] as const] : [])));
+    const plain = await analyze(input(diamond, ['clean/region=eu/date=1'], { lookup }));
+    expect(plain.ok && plain.plan.tasks).toEqual([]);
+    expect(plain.ok && plain.plan.skipped).toEqual(['clean/region=eu/date=1']);
+
+    const rebuild = await analyze(input(diamond, ['clean/region=eu/date=1'], { lookup, rebuild: true }));
+    if (!rebuild.ok) throw new Error(rebuild.failure.message);
+    expect(rebuild.plan.tasks.map((t) => t.taskId)).toEqual([`${taskIdFor('clean', ['clean/region=eu/date=1'])}.g1`]);
+    expect(rebuild.plan.skipped).toEqual(['raw/region=eu/date=1']);
+
+    // The next rebuild is generation 2; a generation that failed is tried again under its own id.
+    catalog.set('clean/region=eu/date=1', built('clean/region=eu/date=1', taskIdFor('clean', ['clean/region=eu/date=1'], 1)));
+    const again = await analyze(input(diamond, ['clean/region=eu/date=1'], { lookup, rebuild: true }));
+    expect(again.ok && again.plan.tasks.map((t) => generationOf(t.taskId))).toEqual([2]);
+    catalog.set('clean/region=eu/date=1', built('clean/region=eu/date=1', taskIdFor('clean', ['clean/region=eu/date=1'], 2), 'failed'));
+    const retry = await analyze(input(diamond, ['clean/region=eu/date=1'], { lookup }));
+    expect(retry.ok && retry.plan.tasks.map((t) => generationOf(t.taskId))).toEqual([2]);
+  });
+
+  test('a stale partition is built again (the next generation) by any build that needs it', async () => {
+    const catalog = new Map<string, PartitionRecord>([
+      ['clean/region=eu/date=1', { ref: 'clean/region=eu/date=1', status: 'stale', staleBecause: 'raw/region=eu/date=1', taskId: taskIdFor('clean', ['clean/region=eu/date=1']), job: 'clean', updatedAtMs: 0 }],
+      ['raw/region=eu/date=1', { ref: 'raw/region=eu/date=1', status: 'live', taskId: `${taskIdFor('raw', ['raw/region=eu/date=1'])}.g1`, job: 'raw', updatedAtMs: 0 }],
+    ]);
+    const result = await analyze(input(diamond, ['sales/region=eu/date=1'], { lookup: async (refs) => new Map(refs.flatMap((r) => (catalog.has(r) ? [[r, catalog.get(r)!] as const] : []))) }));
+    if (!result.ok) throw new Error(result.failure.message);
+    expect(result.plan.tasks.map((t) => [t.job, generationOf(t.taskId)])).toEqual([['sales', 0], ['clean', 1]]);
+    expect(result.plan.skipped).toEqual(['raw/region=eu/date=1']);
+  });
+
+  test('task ids of generation 0 are as they always were; later generations carry .g<N>', () => {
+    expect(taskIdFor('daily', ['b/d=1', 'a/d=1'])).toBe(`daily/${hash64('a/d=1\nb/d=1')}`);
+    expect(taskIdFor('daily', ['a/d=1'], 0)).toBe(taskIdFor('daily', ['a/d=1']));
+    expect(taskIdFor('daily', ['a/d=1'], 3)).toBe(`${taskIdFor('daily', ['a/d=1'])}.g3`);
+    expect([0, 1, 12].map((g) => generationOf(taskIdFor('x.g7', ['a/d=1'], g)))).toEqual([0, 1, 12]);
   });
 
   test('findCycle finds self-loops and deep chains without recursion', () => {
