@@ -437,6 +437,14 @@ describe('access to every route', () => {
     'get /api/v1/dags/runs/:id/events': { kind: 'own' },
     'post /api/v1/teams/:team/jobs/:job/runs': { kind: 'own', body: {} },
     'delete /api/v1/teams/:team/jobs/:job/pin': { kind: 'own' },
+    'post /api/v1/schedules': { kind: 'own', body: { team: 'alpha', name: 'nightly', partitions: ['raw/d={date}'], cron: '0 1 * * *' } },
+    'get /api/v1/schedules': { kind: 'any' },
+    'get /api/v1/schedules/:team/:name': { kind: 'own' },
+    'put /api/v1/schedules/:team/:name': { kind: 'own', body: { partitions: ['raw/d={date}'], every: '1h' } },
+    'delete /api/v1/schedules/:team/:name': { kind: 'own' },
+    'post /api/v1/schedules/:team/:name/pause': { kind: 'own' },
+    'post /api/v1/schedules/:team/:name/unpause': { kind: 'own' },
+    'post /api/v1/schedules/:team/:name/trigger': { kind: 'own' },
     'post /api/v1/plugins': { kind: 'admin' },
     'post /api/v1/tokens': { kind: 'admin', body: { team: 'delta' } },
     'get /api/v1/tokens': { kind: 'admin' },
@@ -468,7 +476,7 @@ describe('access to every route', () => {
   });
   const call = (method: string, path: string, headers: Record<string, string>) => {
     const id = path.includes('tokens') ? 'tok-000000000000' : path.includes('deployments') ? alphaDeployment : path.includes('dags') ? alphaDag : alphaBuild;
-    const url = path.replace(':id', id).replace(':team', 'alpha').replace(':job', 'raw');
+    const url = path.replace(':id', id).replace(':team', 'alpha').replace(':job', 'raw').replace(':name', 'nightly');
     const entry = access[`${method} ${path}`]!;
     const req = request(api.app)[method as 'get'](url).set(headers);
     return entry.body ? req.send(entry.body) : req;

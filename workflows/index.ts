@@ -4,3 +4,4 @@ export { jobExec } from './jobExec.js';
 export { deployJob } from './deployJob.js';
 export { jobRun } from './jobRun.js';
 export { dagRun } from './dagRun.js';
+export { scheduledBuild } from './scheduledBuild.js';

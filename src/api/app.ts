@@ -13,6 +13,7 @@ import type { ApiDeps } from './deps.js';
 import { dagRoutes } from './dags.js';
 import { deploymentRoutes } from './deployments.js';
 import { defineRoute, mountRoute, openApiDocument, type Route } from './route.js';
+import { scheduleRoutes } from './schedules.js';
 import { tokenRoutes } from './tokens.js';
 
 export type { ApiDeps } from './deps.js';
@@ -89,6 +90,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     ...catalogRoutes(deps),
     ...deploymentRoutes(deps),
     ...dagRoutes(deps),
+    ...scheduleRoutes(deps),
     ...tokenRoutes(deps),
   ];
   const document = openApiDocument(routes, { title: 'Strata API', version: API_VERSION });

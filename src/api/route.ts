@@ -38,7 +38,7 @@ export interface RouteContext<P, Q, B> {
 }
 
 export interface Route<P extends Schema | undefined = Schema | undefined, Q extends Schema | undefined = Schema | undefined, B extends Schema | undefined = Schema | undefined> {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'put' | 'delete';
   /** Express syntax: /api/v1/builds/:id */
   path: string;
   summary: string;
@@ -143,6 +143,12 @@ function bodyReader(route: Route): RequestHandler {
   };
 }
 
+/** One message of a text/event-stream response, as a client parses it (the WHATWG fields). */
+const SSE_MESSAGE_SCHEMA = {
+  type: 'object',
+  properties: { event: { type: 'string' }, data: { type: 'string' }, id: { type: 'string' }, retry: { type: 'integer' } },
+};
+
 /** A schema inside the document: OpenAPI 3.1 speaks JSON Schema 2020-12, so only the $schema marker goes. */
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
@@ -209,7 +215,7 @@ export function openApiDocument(routes: Route[], info: { title: string; version:
           ? {
               content: {
                 [spec.contentType ?? 'application/json']: spec.schema ? { schema: jsonSchema(spec.schema, 'output') } : {},
-                ...Object.fromEntries((spec.alsoContentTypes ?? []).map((type) => [type, { schema: { type: 'string' } }])),
+                ...Object.fromEntries((spec.alsoContentTypes ?? []).map((type) => [type, { schema: type === 'text/event-stream' ? SSE_MESSAGE_SCHEMA : { type: 'string' } }])),
               },
             }
           : {}),
@@ -230,7 +236,8 @@ export function openApiDocument(routes: Route[], info: { title: string; version:
         ...(route.body
           ? {
               requestBody: {
-                required: true,
+                // A body schema that accepts nothing at all (`.optional()`) makes the body optional.
+                required: route.bodyDocument !== undefined || !route.body.safeParse(undefined).success,
                 content: route.bodyContentType
                   ? { [route.bodyContentType]: { schema: { type: 'string', contentMediaType: route.bodyContentType } } }
                   : { 'application/json': { schema: jsonSchema(route.bodyDocument ?? route.body, 'input') } },

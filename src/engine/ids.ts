@@ -45,3 +45,17 @@ export function newBuildId(now = new Date(), random = Math.random): string {
     .padStart(6, '0');
   return `${stamp}-${suffix}`;
 }
+
+/** Temporal's id of a Strata schedule: it says it is Strata's, and whose. */
+export const scheduleTemporalId = (team: string, name: string) => `strata-schedule/${team}/${name}`;
+
+/** The workflow a schedule's tick starts; Temporal appends the scheduled time to it. */
+export const scheduleTickWorkflowId = (team: string, name: string) => `schedule/${team}/${name}`;
+
+/**
+ * The build of one tick: its scheduled time and the schedule, so that a tick's build is known from its
+ * scheduled time alone (a schedule's `recent` runs), and one time is one build however it was started.
+ */
+export function tickBuildId(team: string, name: string, scheduledAtMs: number): string {
+  return newBuildId(new Date(scheduledAtMs), () => parseInt(hash64(`${team}/${name}`).slice(0, 6), 16) / 0x1000000);
+}

@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { JobStatus, type BuildEvent, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { buildWorkflowId, generationOf } from '../engine/ids.js';
+import { SqliteSchedules } from './sqliteSchedules.js';
 import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
 import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionQuery, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
@@ -89,6 +90,7 @@ export class SqliteStore implements Store {
   private db: Database.Database;
   readonly deployments: SqliteDeployments;
   readonly dags: SqliteDags;
+  readonly schedules: SqliteSchedules;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -109,6 +111,7 @@ export class SqliteStore implements Store {
     this.db.exec(SCHEMA);
     this.deployments = new SqliteDeployments(this.db);
     this.dags = new SqliteDags(this.db);
+    this.schedules = new SqliteSchedules(this.db);
   }
 
   async appendEvents(events: NewBuildEvent[]): Promise<void> {

@@ -18,6 +18,7 @@ import type {
 } from '../generated/databuild.js';
 import type { DagStore } from './dags.js';
 import type { DeploymentStore } from './deployments.js';
+import type { ScheduleStore } from './schedules.js';
 
 /** The statuses a build never leaves. */
 export const FINISHED_BUILD_STATUSES: readonly BuildRequestStatus[] = ['completed', 'failed', 'cancelled'];
@@ -146,6 +147,7 @@ export interface Store {
 
   readonly deployments: DeploymentStore;
   readonly dags: DagStore;
+  readonly schedules: ScheduleStore;
 
   close(): Promise<void>;
 }

@@ -5,8 +5,12 @@ export const StrataBuildId = defineSearchAttributeKey('StrataBuildId', 'KEYWORD'
 export const StrataTeam = defineSearchAttributeKey('StrataTeam', 'KEYWORD');
 export const StrataJob = defineSearchAttributeKey('StrataJob', 'KEYWORD');
 export const StrataPartitions = defineSearchAttributeKey('StrataPartitions', 'KEYWORD_LIST');
+/** `<team>/<name>` of the schedule whose tick started a build. */
+export const StrataSchedule = defineSearchAttributeKey('StrataSchedule', 'KEYWORD');
+/** Temporal's own: the time a schedule's action was scheduled for (before jitter, whenever it ran). */
+export const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
 
-export const searchAttributeKeys = [StrataBuildId, StrataTeam, StrataJob, StrataPartitions];
+export const searchAttributeKeys = [StrataBuildId, StrataTeam, StrataJob, StrataPartitions, StrataSchedule];
 
 /** Temporal refuses a search attribute value whose JSON is larger than this (the server's default limit). */
 export const MAX_SEARCH_ATTRIBUTE_BYTES = 2048;
@@ -43,4 +47,5 @@ export const devServerSearchAttributeArgs = (): string[] =>
     ['StrataTeam', 'Keyword'],
     ['StrataJob', 'Keyword'],
     ['StrataPartitions', 'KeywordList'],
+    ['StrataSchedule', 'Keyword'],
   ].flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]);

@@ -1,0 +1,227 @@
+/**
+ * /api/v1/schedules: recurring partitions. Each Strata schedule is one Temporal Schedule (src/client/schedules.ts)
+ * and one row of Strata's store, which the list reads (Temporal's list is eventually consistent).
+ */
+import { z } from 'zod';
+import { tickBuildId } from '../engine/ids.js';
+import { localTime, renderTemplate } from '../engine/timeTemplates.js';
+import { StrataError } from '../errors.js';
+import {
+  createTemporalSchedule,
+  deleteTemporalSchedule,
+  describeTemporalSchedule,
+  scheduleHandle,
+  triggerTemporalSchedule,
+  updateTemporalSchedule,
+} from '../client/schedules.js';
+import { OVERLAP_POLICIES, ScheduleDefinitionSchema, ScheduleNameSchema, ScheduleRequestSchema, type ScheduleDefinition } from '../schedules/definition.js';
+import type { ScheduleRecord } from '../store/schedules.js';
+import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { defineRoute, iso, Timestamp, type Route } from './route.js';
+
+const ScheduleParams = z.strictObject({ team: ScheduleNameSchema, name: ScheduleNameSchema });
+
+const TickSchema = z.object({
+  at: Timestamp.meta({ description: 'The scheduled time, in UTC' }),
+  local: z.string().meta({ description: "The scheduled time in the schedule's time zone" }),
+  partitions: z.array(z.string()).meta({ description: 'The partitions this tick builds' }),
+});
+
+const ScheduleViewSchema = z.object({
+  id: z.string().meta({ description: '<team>/<name>' }),
+  team: z.string(),
+  name: z.string(),
+  definition: ScheduleDefinitionSchema,
+  createdBy: z.string(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+const ScheduleDetailSchema = ScheduleViewSchema.extend({
+  paused: z.boolean(),
+  note: z.string().nullable(),
+  next: z.array(TickSchema).meta({ description: 'The next 10 ticks with the exact partitions each builds' }),
+  recent: z.array(z.object({ scheduledAt: Timestamp, buildId: z.string(), status: z.string() })),
+  skippedOverlap: z.number().int().meta({ description: 'Ticks Temporal skipped because the previous one was still running (overlap: skip)' }),
+});
+
+const view = (r: ScheduleRecord) => ({
+  id: `${r.team}/${r.name}`,
+  team: r.team,
+  name: r.name,
+  definition: r.definition as ScheduleDefinition,
+  createdBy: r.createdBy,
+  createdAt: iso(r.createdAtMs)!,
+  updatedAt: iso(r.updatedAtMs)!,
+});
+
+export function scheduleRoutes(deps: ApiDeps): Route[] {
+  /** The schedule of `team`/`name`, which the caller's team must own. */
+  async function owned(principal: Principal, team: string, name: string): Promise<ScheduleRecord> {
+    checkTeam(principal, team, `schedule ${team}/${name}`);
+    const record = await deps.store.schedules.get(team, name);
+    if (!record) throw new StrataError('not_found', `no schedule ${team}/${name}`);
+    return record;
+  }
+
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/schedules',
+      summary: "Create a schedule: its partition templates are built at each tick of `cron` or `every`, in `timezone`",
+      tag: 'schedules',
+      access: 'token',
+      body: ScheduleRequestSchema,
+      responses: { 201: { description: 'The schedule', schema: ScheduleViewSchema } },
+      errors: [409, 422],
+      async handler({ body, principal }) {
+        const { team: asked, name, ...definition } = body;
+        const team = asked ?? principal.team;
+        if (team === undefined) throw new StrataError('invalid_schedule', 'body: team: an administrator names the team the schedule belongs to');
+        checkTeam(principal, team, `a schedule of team "${team}"`);
+        const now = Date.now();
+        const record: ScheduleRecord = { team, name, definition, createdBy: actorOf(principal), createdAtMs: now, updatedAtMs: now };
+        if (!(await deps.store.schedules.create(record))) throw new StrataError('conflict', `schedule ${team}/${name} exists already; PUT changes it`);
+        try {
+          await createTemporalSchedule(deps.client, deps.taskQueue, team, name, definition);
+        } catch (err) {
+          await deps.store.schedules.delete(team, name);
+          throw err;
+        }
+        return view(record);
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/schedules',
+      summary: "Schedules: the caller's team's, or every team's for an administrator",
+      tag: 'schedules',
+      access: 'token',
+      responses: { 200: { description: 'Schedules by team and name', schema: z.object({ schedules: z.array(ScheduleViewSchema) }) } },
+      async handler({ principal }) {
+        const records = await deps.store.schedules.list(isAdmin(principal) ? undefined : principal.team);
+        return { schedules: records.map(view) };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/schedules/:team/:name',
+      summary: 'A schedule: its definition, whether it is paused, its next 10 ticks with their partitions and its recent runs',
+      tag: 'schedules',
+      access: 'token',
+      params: ScheduleParams,
+      responses: { 200: { description: 'The schedule', schema: ScheduleDetailSchema } },
+      errors: [404],
+      async handler({ params, principal }) {
+        const record = await owned(principal, params.team, params.name);
+        const definition = record.definition as ScheduleDefinition;
+        const described = await describeTemporalSchedule(deps.client, params.team, params.name);
+        if (!described) throw new StrataError('not_found', `schedule ${params.team}/${params.name} is not in Temporal (deleted there?)`);
+        const next = described.info.nextActionTimes.slice(0, 10).map((at) => ({
+          at: at.toISOString(),
+          local: localTime(at.getTime(), definition.timezone),
+          partitions: [...new Set(definition.partitions.map((t) => renderTemplate(t, at.getTime(), definition.timezone)))],
+        }));
+        const recentTimes = described.info.recentActions.map((a) => a.scheduledAt.getTime());
+        const builds = await Promise.all(
+          recentTimes.map(async (at) => {
+            const buildId = tickBuildId(params.team, params.name, at);
+            return { scheduledAt: new Date(at).toISOString(), buildId, status: (await deps.store.getBuild(buildId))?.status ?? 'starting' };
+          }),
+        );
+        return {
+          ...view(record),
+          paused: described.state.paused,
+          note: described.state.note ?? null,
+          next,
+          recent: builds.reverse(),
+          skippedOverlap: described.info.numActionsSkippedOverlap,
+        };
+      },
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/api/v1/schedules/:team/:name',
+      summary: 'Change a schedule (the whole definition); whether it is paused stays as it is',
+      tag: 'schedules',
+      access: 'token',
+      params: ScheduleParams,
+      body: ScheduleDefinitionSchema,
+      responses: { 200: { description: 'The changed schedule', schema: ScheduleViewSchema } },
+      errors: [404, 422],
+      async handler({ params, body, principal }) {
+        const record = await owned(principal, params.team, params.name);
+        await updateTemporalSchedule(deps.client, deps.taskQueue, params.team, params.name, body);
+        const now = Date.now();
+        await deps.store.schedules.update(params.team, params.name, body, now);
+        return view({ ...record, definition: body, updatedAtMs: now });
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/schedules/:team/:name',
+      summary: 'Delete a schedule: no tick starts after it (running builds go on)',
+      tag: 'schedules',
+      access: 'token',
+      params: ScheduleParams,
+      responses: { 204: { description: 'Deleted' } },
+      errors: [404],
+      async handler({ params, principal }) {
+        await owned(principal, params.team, params.name);
+        await deleteTemporalSchedule(deps.client, params.team, params.name);
+        await deps.store.schedules.delete(params.team, params.name);
+        return undefined;
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/schedules/:team/:name/pause',
+      summary: 'Pause a schedule: no tick starts until it is unpaused',
+      tag: 'schedules',
+      access: 'token',
+      params: ScheduleParams,
+      body: z.strictObject({ note: z.string().max(1000).optional() }).optional(),
+      responses: { 204: { description: 'Paused' } },
+      errors: [404],
+      async handler({ params, body, principal }) {
+        await owned(principal, params.team, params.name);
+        await scheduleHandle(deps.client, params.team, params.name).pause(body?.note ?? `paused by ${actorOf(principal)}`);
+        return undefined;
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/schedules/:team/:name/unpause',
+      summary: 'Unpause a schedule',
+      tag: 'schedules',
+      access: 'token',
+      params: ScheduleParams,
+      body: z.strictObject({ note: z.string().max(1000).optional() }).optional(),
+      responses: { 204: { description: 'Unpaused' } },
+      errors: [404],
+      async handler({ params, body, principal }) {
+        await owned(principal, params.team, params.name);
+        await scheduleHandle(deps.client, params.team, params.name).unpause(body?.note ?? `unpaused by ${actorOf(principal)}`);
+        return undefined;
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/schedules/:team/:name/trigger',
+      summary: "Start a tick now, for the current time; `overlap` (default: the schedule's) decides what happens if one is running",
+      tag: 'schedules',
+      access: 'token',
+      params: ScheduleParams,
+      body: z.strictObject({ overlap: z.enum(OVERLAP_POLICIES).optional() }).optional(),
+      responses: { 202: { description: 'Triggered' } },
+      errors: [404],
+      async handler({ params, body, principal, res }) {
+        const record = await owned(principal, params.team, params.name);
+        await triggerTemporalSchedule(deps.client, params.team, params.name, body?.overlap ?? (record.definition as ScheduleDefinition).overlap);
+        res.status(202).end();
+        return undefined;
+      },
+    }),
+  ];
+}
