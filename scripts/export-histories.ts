@@ -1,8 +1,8 @@
 /**
  * Records the workflow histories that test/replay.test.ts replays: a build of the example diamond
  * (with its tasks), a build whose task fails, a deployment and a failed deployment, and a DAG run whose
- * second job fails. Run after a deliberate change to workflow code:
- * `npx tsx scripts/export-histories.ts [graphBuild|deployJob|dagRun]`
+ * second job fails, and a schedule's tick. Run after a deliberate change to workflow code:
+ * `npx tsx scripts/export-histories.ts [graphBuild|deployJob|dagRun|scheduledBuild]`
  * (all by default), then commit test/histories/.
  */
 import fs from 'node:fs';
@@ -10,6 +10,8 @@ import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { projectRoot } from '../src/config.js';
 import { startDeployment } from '../src/client/deployments.js';
+import { createTemporalSchedule, deleteTemporalSchedule, triggerTemporalSchedule } from '../src/client/schedules.js';
+import { ScheduleDefinitionSchema } from '../src/schedules/definition.js';
 import { makeJobsRepo } from '../test/helpers/jobs.js';
 import { startStack } from '../test/helpers/stack.js';
 
@@ -26,6 +28,7 @@ try {
   if (only === undefined || only === 'graphBuild') await builds();
   if (only === undefined || only === 'deployJob') await deployments();
   if (only === undefined || only === 'dagRun') await dagRuns();
+  if (only === undefined || only === 'scheduledBuild') await scheduledBuilds();
 } finally {
   await stack.teardown();
 }
@@ -65,6 +68,24 @@ async function dagRuns() {
   await handle.result().catch(() => undefined);
   await save('dagRun-job-failure', handle.workflowId);
   await save('jobRun-retried-failure', 'run/testers/broken');
+}
+
+async function scheduledBuilds() {
+  const definition = ScheduleDefinitionSchema.parse({ partitions: ['ok/d={date}'], cron: '0 3 * * *', timezone: 'Europe/Paris' });
+  await createTemporalSchedule(stack.env.client, stack.config.taskQueue, 'testers', 'history', definition);
+  try {
+    await triggerTemporalSchedule(stack.env.client, 'testers', 'history', 'skip');
+    const handle = stack.env.client.schedule.getHandle('strata-schedule/testers/history');
+    let workflowId: string | undefined;
+    while (!workflowId) {
+      workflowId = (await handle.describe()).info.recentActions[0]?.action.workflow.workflowId;
+      if (!workflowId) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await stack.env.client.workflow.getHandle(workflowId).result();
+    await save('scheduledBuild-tick', workflowId);
+  } finally {
+    await deleteTemporalSchedule(stack.env.client, 'testers', 'history');
+  }
 }
 
 async function deploy(id: string, job: string) {

@@ -12,7 +12,7 @@ import { workflowBundle } from './helpers/stack.js';
 const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'histories');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
 
-test('histories are recorded for builds, tasks, deployments and DAG runs, succeeded and failed', () => {
+test('histories are recorded for builds, tasks, deployments, DAG runs and schedule ticks, succeeded and failed', () => {
   expect(files.sort()).toEqual([
     'dagRun-job-failure.json',
     'deployJob-not-found.json',
@@ -22,6 +22,7 @@ test('histories are recorded for builds, tasks, deployments and DAG runs, succee
     'jobExec-retried-failure.json',
     'jobExec-success.json',
     'jobRun-retried-failure.json',
+    'scheduledBuild-tick.json',
   ]);
 });
 
