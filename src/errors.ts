@@ -41,6 +41,7 @@ export const Failures = {
   job_running: { kind: 'user', http: 409, summary: 'the job is already running; one run of a job at a time' },
   job_owned_by_other_team: { kind: 'user', http: 409, summary: "the job name is another team's job; details.conflicts names it and its team" },
   outputs_overlap: { kind: 'user', http: 409, summary: "the job's outputs can produce partitions another team's job produces; details.conflicts names the job, team and patterns" },
+  partition_late: { kind: 'user', http: 422, summary: "a schedule's partitions were not live by its deadline" },
   invalid_schedule: { kind: 'user', http: 422, summary: "Temporal refused a schedule's spec (a cron expression out of range)" },
   dag_job_failed: { kind: 'user', http: 422, summary: 'a job of a DAG run failed, and it fails the run' },
   task_launch_failed: { kind: 'platform', http: 503, summary: 'a task could not be started' },

@@ -8,10 +8,12 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createBackfillActivities } from '../activities/backfills.js';
 import { createDeployActivities } from '../activities/deploy.js';
 import { createNotificationActivities } from '../activities/notifications.js';
 import { createPlanActivities } from '../activities/plan.js';
 import { createRunActivities } from '../activities/runs.js';
+import { createScheduleActivities } from '../activities/schedules.js';
 import { createTaskActivities } from '../activities/tasks.js';
 import { buildsQueue } from '../workflows/deployJob.messages.js';
 import { imageBuilderFor } from './builders/select.js';
@@ -74,6 +76,11 @@ export async function createWorkers(
   });
   const jobTypes = new JobTypeRegistry(config.deploy.pluginsDir);
   const imageBuilder = await imageBuilderFor(config);
+  const notificationSettings = {
+    adminEmails: config.notifications.adminEmails,
+    emailEnabled: config.notifications.smtp !== undefined,
+    ...(config.notifications.webhookUrl ? { webhookUrl: config.notifications.webhookUrl } : {}),
+  };
   const deploy = createDeployActivities({
     store,
     jobs,
@@ -87,10 +94,12 @@ export async function createWorkers(
     strataVersion,
     sandbox,
     installEnv: () => sandboxBaseEnv(process.env, sandboxed, ['PIP_INDEX_URL', 'PIP_FIND_LINKS', 'PIP_DEFAULT_TIMEOUT', 'PIP_EXTRA_INDEX_URL', 'PIP_TRUSTED_HOST', 'PIP_CERT', 'NPM_CONFIG_REGISTRY', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy', 'SSL_CERT_FILE']),
-    notifications: { adminEmails: config.notifications.adminEmails, emailEnabled: config.notifications.smtp !== undefined, ...(config.notifications.webhookUrl ? { webhookUrl: config.notifications.webhookUrl } : {}) },
+    notifications: notificationSettings,
   });
   const { buildImage, ...deploySteps } = deploy;
   const runs = createRunActivities({ store, jobs, taskEnv });
+  const backfills = createBackfillActivities({ store });
+  const schedules = createScheduleActivities({ store, jobs, namespace: config.temporal.namespace, notifications: notificationSettings });
   const notifications = createNotificationActivities({ ...(config.notifications.smtp ? { smtp: config.notifications.smtp } : {}) });
   const identity = `strata@${os.hostname()}:${process.pid}`;
   const shutdownGraceTime = `${config.shutdownGraceSeconds}s`;
@@ -104,7 +113,7 @@ export async function createWorkers(
     identity,
     workflowBundle,
     // validate_config and calculate_metadata run as local activities of jobExec.
-    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications, ...runs },
+    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications, ...runs, ...backfills, ...schedules },
     shutdownGraceTime,
   });
   // Worker.create has read the bundle.

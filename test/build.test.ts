@@ -239,7 +239,7 @@ test('a task whose successful run is on record but whose outputs left the catalo
 });
 
 /** Events of DAG runs and job runs, which test/dag.test.ts sees in its own logs, and of rebuilds (test/rebuild.test.ts). */
-const DAG_EVENT_TYPES = BuildEventTypes.filter((type) => type.startsWith('dag_') || type === 'task_waiting' || type === 'partition_stale');
+const DAG_EVENT_TYPES = BuildEventTypes.filter((type) => type.startsWith('dag_') || type === 'task_waiting' || type === 'partition_stale' || type === 'partition_late');
 
 test('every transition of the seed diagrams appears in the event log of the builds that made it', () => {
   const all = new Set([...seen.values()].flatMap((types) => [...types]));

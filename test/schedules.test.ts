@@ -8,17 +8,24 @@ import { renderTemplate } from '../src/engine/timeTemplates.js';
 import { TemporalScheduledStartTime } from '../src/temporal/searchAttributes.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { countRuns, makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
+import { parseMail, startSmtp, type Smtp } from './helpers/smtp.js';
 import { startStack, waitFor, type Stack } from './helpers/stack.js';
 
-const { RUNS, task, runtime_env } = taskWorkspace('schedules');
+const { RUNS, task, runtime_env, hold, release } = taskWorkspace('schedules');
 const TEMPLATE = 'ticks/hour={datetime}';
 let stack: Stack;
 let api: TestApi;
 let token: string;
+let smtp: Smtp;
 
 beforeAll(async () => {
-  const jobsDir = await makeJobsRepo({ tick: { team: 'planners', outputs: ['ticks/hour={h}'], exec: task, runtime_env } });
-  stack = await startStack({ jobsDir });
+  smtp = await startSmtp();
+  const jobsDir = await makeJobsRepo({
+    tick: { team: 'planners', outputs: ['ticks/hour={h}'], exec: task, runtime_env },
+    hourly: { team: 'planners', outputs: ['hourly/hour={h}'], exec: task, runtime_env },
+    slow: { team: 'planners', outputs: ['slow/day={d}'], exec: task, runtime_env, owner_email: 'slow-owner@planners.example' },
+  });
+  stack = await startStack({ jobsDir, extraEnv: { STRATA_SMTP_URL: smtp.url } });
   api = await startApi(stack);
   token = await api.tokenFor('planners');
 });
@@ -26,6 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.close();
   await stack?.teardown();
+  await smtp?.close();
 });
 
 const as = (t: string) => ({ Authorization: `Bearer ${t}` });
@@ -101,4 +109,59 @@ test('a bad template, zone, cron or duration is a 400 naming the field, and noth
   }
   await expect(stack.env.client.schedule.getHandle('strata-schedule/planners/bad').describe()).rejects.toThrow();
   expect((await request(api.app).get('/api/v1/schedules').set(as(token))).body.schedules).toEqual([]);
+});
+
+const HOUR = 3_600_000;
+
+/** Triggers a schedule and waits for the build of that tick to end; returns its build. */
+async function triggeredBuild(name: string) {
+  expect((await request(api.app).post(`/api/v1/schedules/planners/${name}/trigger`).set(as(token))).status).toBe(202);
+  const [tick] = await waitFor(`the triggered tick of ${name}`, async () => {
+    const recent = (await show(name)).body.recent as { scheduledAt: string; buildId: string; status: string }[];
+    return recent.length > 0 && ['completed', 'failed'].includes(recent[0]!.status) ? recent : undefined;
+  });
+  return { tick: tick!, build: (await stack.store.getBuild(tick!.buildId))! };
+}
+
+test('lookback: a tick also builds the partitions of the earlier ticks that are not live', async () => {
+  const created = await request(api.app)
+    .post('/api/v1/schedules')
+    .set(as(token))
+    .send({ name: 'hourly', partitions: ['hourly/hour={datetime}'], cron: '0 * * * *', lookback: 2 });
+  expect(created.status).toBe(201);
+  const { tick, build } = await triggeredBuild('hourly');
+  const at = Date.parse(tick.scheduledAt);
+  // The two ticks before a trigger are the last two full hours (the hour it falls in, and the one before).
+  const lastTick = Math.floor((at - 1) / HOUR) * HOUR;
+  const expected = [...new Set([at, lastTick, lastTick - HOUR].map((t) => renderTemplate('hourly/hour={datetime}', t, 'UTC')))];
+  expect([...build.requested].sort()).toEqual(expected.sort());
+  expect(build.status).toBe('completed');
+  const found = await stack.store.getPartitions(expected);
+  for (const ref of expected) expect(found.get(ref)?.status).toBe('live');
+  await request(api.app).delete('/api/v1/schedules/planners/hourly').set(as(token));
+});
+
+test("deadline: a tick's partition not live by then gets one partition_late event and its owners an email", async () => {
+  const created = await request(api.app)
+    .post('/api/v1/schedules')
+    .set(as(token))
+    .send({ name: 'slow', partitions: ['slow/day={date}'], cron: '0 0 1 1 *', deadline: '1s' });
+  expect(created.status).toBe(201);
+  const partition = renderTemplate('slow/day={date}', Date.now(), 'UTC');
+  hold(partition);
+  expect((await request(api.app).post('/api/v1/schedules/planners/slow/trigger').set(as(token))).status).toBe(202);
+  const [late] = await waitFor('the partition_late event', async () => {
+    const events = await stack.store.listEvents({ type: 'partition_late' });
+    return events.length > 0 ? events : undefined;
+  });
+  expect(late).toMatchObject({ type: 'partition_late', partitions: [partition], payload: { schedule: 'planners/slow', deadlineMs: 1000 } });
+  const mail = await waitFor('the owner to be told', () => smtp.received.find((m) => m.to.includes('slow-owner@planners.example')));
+  expect(parseMail(mail.raw).text).toContain(`were not live by`);
+  expect(parseMail(mail.raw).text).toContain(partition);
+
+  release(partition);
+  await waitFor('the slow tick to complete', async () => (await show('slow')).body.recent[0]?.status === 'completed');
+  expect((await stack.store.getPartitions([partition])).get(partition)?.status).toBe('live');
+  expect(await stack.store.listEvents({ type: 'partition_late' })).toHaveLength(1);
+  await request(api.app).delete('/api/v1/schedules/planners/slow').set(as(token));
 });

@@ -7,6 +7,10 @@ export interface ScheduledBuildInput {
   partitions: string[];
   timezone: string;
   concurrency?: number;
+  /** Also build the partitions of this many earlier ticks that are not live. */
+  lookback?: number;
+  /** Partitions not live this long after the scheduled time are reported late. */
+  deadlineMs?: number;
 }
 
 export interface ScheduledBuildResult {

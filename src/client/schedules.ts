@@ -27,7 +27,17 @@ function scheduleOptions(taskQueue: string, team: string, name: string, d: Sched
       workflowType: 'scheduledBuild' as unknown as typeof scheduledBuild,
       taskQueue,
       workflowId: scheduleTickWorkflowId(team, name),
-      args: [{ team, schedule: name, partitions: d.partitions, timezone: d.timezone, ...(d.concurrency !== undefined ? { concurrency: d.concurrency } : {}) }],
+      args: [
+        {
+          team,
+          schedule: name,
+          partitions: d.partitions,
+          timezone: d.timezone,
+          ...(d.concurrency !== undefined ? { concurrency: d.concurrency } : {}),
+          ...(d.lookback > 0 ? { lookback: d.lookback } : {}),
+          ...(d.deadline !== undefined ? { deadlineMs: everyMs(d.deadline, 'deadline') } : {}),
+        },
+      ],
       typedSearchAttributes: [
         { key: StrataTeam, value: team },
         { key: StrataSchedule, value: `${team}/${name}` },

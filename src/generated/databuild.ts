@@ -275,6 +275,14 @@ export interface PartitionStale {
   staleBecause: PartitionRef;
 }
 
+/** Partitions of a schedule's tick that were not live by the tick's scheduled time plus the schedule's deadline. */
+export interface PartitionLate {
+  partitions: PartitionRef[];
+  schedule: string;
+  scheduledAtMs: number;
+  deadlineMs: number;
+}
+
 // ---- DAG runs (explicit graphs of jobs, the meta-jobs format) -----------------
 
 /**
@@ -379,6 +387,7 @@ export interface BuildEventPayloads {
   partition_skipped: PartitionSkipped;
   partition_delegated: PartitionDelegated;
   partition_stale: PartitionStale;
+  partition_late: PartitionLate;
   dag_run_requested: DagRunRequested;
   dag_job_waiting: DagJobWaiting;
   dag_job_started: DagJobStarted;
@@ -424,6 +433,7 @@ export const BuildEventTypes = [
   'partition_skipped',
   'partition_delegated',
   'partition_stale',
+  'partition_late',
   'dag_run_requested',
   'dag_job_waiting',
   'dag_job_started',
