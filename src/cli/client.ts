@@ -38,6 +38,10 @@ export class ApiClient {
     return this.request<T>('POST', path, body);
   }
 
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, body);
+  }
+
   /** POSTs a file as it is (a plugin ZIP). */
   async upload<T>(path: string, body: Buffer, contentType: string): Promise<T> {
     const res = await this.fetch(path, { method: 'POST', headers: { ...this.auth(), 'Content-Type': contentType }, body });
@@ -54,8 +58,9 @@ export class ApiClient {
       headers: { ...this.auth(), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    if (res.status === 204) return undefined as T;
-    return (await res.json()) as T;
+    // 204, or a 202 without a body (POST /schedules/…/trigger)
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
   }
 
   /** The messages of a Server-Sent Events stream, until the server ends it. */

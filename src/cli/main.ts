@@ -12,6 +12,7 @@ import { PartitionStatus } from '../generated/databuild.js';
 import { FINISHED_BUILD_STATUSES } from '../store/store.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
 import { dag } from './dag.js';
+import { schedule } from './schedule.js';
 import { deploy, pin, plugin, unpin } from './deploy.js';
 import { describeBuild, describeEvent, formatTable, progressLine, type BuildEventView } from './format.js';
 
@@ -30,6 +31,16 @@ Usage:
   strata dag run <file.json|file.yaml> [--wait] [--team T] [--name N] [--max-concurrent N]
                                                            start a DAG run of deployed jobs (meta-jobs format; the
                                                            file may be the bare jobs list); --wait shows each job
+  strata schedule create (--name N --partition TEMPLATE... (--cron EXPR | --every D) [schedule flags] | -f FILE)
+                                                           a schedule: its templates built at each tick (FILE: YAML
+                                                           or JSON with the fields of POST /api/v1/schedules)
+  strata schedule update <team>/<name> [schedule flags | -f FILE]
+                                                           change it: the flags given, or the whole file
+  strata schedule list                                     your team's schedules (administrators: all)
+  strata schedule show <team>/<name>                       its definition, state, next ticks and recent runs
+  strata schedule pause|unpause <team>/<name> [--note T]   stop or resume its ticks
+  strata schedule trigger <team>/<name> [--overlap P]      start a tick now
+  strata schedule delete <team>/<name>                     delete it (running builds go on)
   strata pin --team T --job J --commit C                    builds run the job's deployment at C (a rollback)
   strata unpin --team T --job J                            builds run the job's current deployment again
   strata plugin bundle <dir> [--out DIR]                   make a job-type plugin ZIP (honours .racetrackignore)
@@ -40,6 +51,9 @@ Usage:
   strata token create (--team T | --admin) [--name N]      issue an API token (administrators)
   strata token list                                        list tokens (administrators)
   strata token revoke <token-id>                           revoke a token (administrators)
+
+Schedule flags: --team T --timezone ZONE --overlap skip|buffer_one|buffer_all|cancel_other|allow_all
+  --catchup-window D --pause-on-failure --jitter D --concurrency N --lookback N --deadline D
 
 Options:
   --api URL      the Strata API (default $STRATA_API, else http://$STRATA_HOST:$STRATA_PORT of a local npm start)
@@ -73,6 +87,18 @@ const options = {
   'max-concurrent': { type: 'string' },
   rebuild: { type: 'boolean', default: false },
   status: { type: 'string' },
+  partition: { type: 'string', multiple: true },
+  cron: { type: 'string' },
+  every: { type: 'string' },
+  timezone: { type: 'string' },
+  overlap: { type: 'string' },
+  'catchup-window': { type: 'string' },
+  'pause-on-failure': { type: 'boolean' },
+  jitter: { type: 'string' },
+  lookback: { type: 'string' },
+  deadline: { type: 'string' },
+  note: { type: 'string' },
+  file: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 const positiveInt = (flag: string) =>
@@ -106,6 +132,18 @@ const FlagsSchema = z.object({
   'max-concurrent': z.string().min(1).optional(),
   rebuild: z.boolean(),
   status: z.enum(PartitionStatus, { message: `--status must be one of ${PartitionStatus.join(', ')}` }).optional(),
+  partition: z.array(z.string()).optional(),
+  cron: z.string().optional(),
+  every: z.string().optional(),
+  timezone: z.string().optional(),
+  overlap: z.string().optional(),
+  'catchup-window': z.string().optional(),
+  'pause-on-failure': z.boolean().optional(),
+  jitter: z.string().optional(),
+  lookback: z.string().regex(/^\d+$/, '--lookback must be a whole number').transform(Number).optional(),
+  deadline: z.string().optional(),
+  note: z.string().optional(),
+  file: z.string().min(1).optional(),
 });
 type Flags = z.infer<typeof FlagsSchema>;
 
@@ -116,7 +154,10 @@ function usage(message: string): never {
 function parseCommandLine(argv: string[]): { command: string | undefined; args: string[]; flags: Flags } {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    // -f is --file for strata schedule (a definition's file), --follow elsewhere.
+    const command = parseArgs({ args: argv, options, allowPositionals: true, strict: false }).positionals[0];
+    const shorts = command === 'schedule' ? { ...options, follow: { type: 'boolean', default: false }, file: { type: 'string', short: 'f' } } : options;
+    parsed = parseArgs({ args: argv, options: shorts as typeof options, allowPositionals: true, strict: true });
   } catch (err) {
     usage((err as Error).message);
   }
@@ -319,7 +360,7 @@ async function token(api: ApiClient, args: string[], flags: Flags): Promise<numb
   usage(`strata token needs create, list or revoke${action ? `, not "${action}"` : ''}`);
 }
 
-const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, pin, unpin, plugin, dag };
+const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, pin, unpin, plugin, dag, schedule };
 
 async function main(argv: string[]): Promise<number> {
   const { command, args, flags } = parseCommandLine(argv);
