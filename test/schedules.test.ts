@@ -165,3 +165,20 @@ test("deadline: a tick's partition not live by then gets one partition_late even
   expect(await stack.store.listEvents({ type: 'partition_late' })).toHaveLength(1);
   await request(api.app).delete('/api/v1/schedules/planners/slow').set(as(token));
 });
+
+test('overlap skip: ticks that come while the previous one still runs are skipped, and GET shows how many', async () => {
+  // A partition of its own: the deadline test built today's, this one is a month ahead.
+  const ahead = 'slow/day={date+1m}';
+  const held = renderTemplate(ahead, Date.now(), 'UTC');
+  hold(held);
+  const created = await request(api.app).post('/api/v1/schedules').set(as(token)).send({ name: 'busy', partitions: [ahead], every: '1s', overlap: 'skip' });
+  expect(created.status).toBe(201);
+  const skipped = await waitFor('a skipped tick', async () => {
+    const res = await show('busy');
+    return res.body.skippedOverlap >= 2 ? res.body : undefined;
+  });
+  expect(skipped.recent).toHaveLength(1);
+  expect(skipped.recent[0].status).toBe('executing');
+  release(held);
+  await request(api.app).delete('/api/v1/schedules/planners/busy').set(as(token));
+});
