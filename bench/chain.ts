@@ -70,7 +70,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     // Task workflow ids are `task/<job>/<hash of outputs>` in the shared namespace: each section has its own warm-up job.
     'chain-warmup': { manifest: { outputs: ['chain-warmup/i={i}'], exec: ['true'] } },
   });
-  const worker = await startStrataWorker(ctx, { name: 'chain', jobsDir });
+  const worker = await startStrataWorker(ctx, { name: 'chain', jobsDir, sharedPaths: [stamps] });
   let buildId: string;
   let wallMs: number;
   try {

@@ -32,7 +32,7 @@ export interface StrataWorker extends NodeProcess {
  * `node --import tsx src/worker.ts` configured only through STRATA_* variables, as `npm run worker`
  * runs it against an existing server; ready once it says it is polling.
  */
-export async function startStrataWorker(ctx: BenchContext, opts: { name: string; jobsDir: string; maxTasks?: number }): Promise<StrataWorker> {
+export async function startStrataWorker(ctx: BenchContext, opts: { name: string; jobsDir: string; maxTasks?: number; sharedPaths?: string[] }): Promise<StrataWorker> {
   const { address, namespace } = await ctx.temporal();
   const dataDir = ctx.tempDir(`${opts.name}-data`);
   const taskQueue = `bench-${opts.name}-${path.basename(dataDir)}`;
@@ -47,6 +47,8 @@ export async function startStrataWorker(ctx: BenchContext, opts: { name: string;
       STRATA_TASK_QUEUE: taskQueue,
       STRATA_MAX_TASKS: String(opts.maxTasks ?? 32),
       STRATA_SHUTDOWN_GRACE_SECONDS: '5',
+      // Folders the bench's tasks write besides their outputs (their own clocks), opened to the sandbox.
+      STRATA_SANDBOX_SHARED_PATHS: (opts.sharedPaths ?? []).join(':'),
     },
     readyLine: '[strata] worker polling',
     logFile: path.join(dataDir, 'worker.log'),
