@@ -1,14 +1,15 @@
 /**
  * Records the workflow histories that test/replay.test.ts replays: a build of the example diamond
  * (with its tasks), a build whose task fails, a deployment and a failed deployment, and a DAG run whose
- * second job fails, and a schedule's tick. Run after a deliberate change to workflow code:
- * `npx tsx scripts/export-histories.ts [graphBuild|deployJob|dagRun|scheduledBuild]`
+ * second job fails, a schedule's tick, and a backfill of two chunks whose builds keep going past a failure. Run after a deliberate change to workflow code:
+ * `npx tsx scripts/export-histories.ts [graphBuild|deployJob|dagRun|scheduledBuild|backfill]`
  * (all by default), then commit test/histories/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { projectRoot } from '../src/config.js';
+import { startBackfillRun } from '../src/client/backfills.js';
 import { startDeployment } from '../src/client/deployments.js';
 import { createTemporalSchedule, deleteTemporalSchedule, triggerTemporalSchedule } from '../src/client/schedules.js';
 import { ScheduleDefinitionSchema } from '../src/schedules/definition.js';
@@ -29,6 +30,7 @@ try {
   if (only === undefined || only === 'deployJob') await deployments();
   if (only === undefined || only === 'dagRun') await dagRuns();
   if (only === undefined || only === 'scheduledBuild') await scheduledBuilds();
+  if (only === undefined || only === 'backfill') await backfills();
 } finally {
   await stack.teardown();
 }
@@ -86,6 +88,17 @@ async function scheduledBuilds() {
   } finally {
     await deleteTemporalSchedule(stack.env.client, 'testers', 'history');
   }
+}
+
+async function backfills() {
+  const backfillId = 'bf-20260101-000000-000000';
+  const spec = { partitions: ['ok/d={date}', 'broken/d={date}'], from: '2026-01-01', to: '2026-01-02', timezone: 'UTC', mode: 'missing' as const, order: 'oldest' as const };
+  const now = Date.now();
+  await stack.store.backfills.create({ id: backfillId, workflowId: `backfill/testers/${backfillId}`, team: 'testers', spec, status: 'selecting', runs: 1, createdBy: 'export-histories', createdAtMs: now, updatedAtMs: now });
+  const workflowId = await startBackfillRun(stack.env.client, stack.config.taskQueue, { backfillId, team: 'testers', run: 0, concurrency: 2, rebuild: false, chunkSize: 2 }, 'history');
+  await stack.env.client.workflow.getHandle(workflowId).result();
+  await save('backfill-chunks-with-failures', workflowId);
+  await save('graphBuild-keep-going', `build/${backfillId}.r0.c0`);
 }
 
 async function deploy(id: string, job: string) {

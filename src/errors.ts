@@ -43,6 +43,7 @@ export const Failures = {
   outputs_overlap: { kind: 'user', http: 409, summary: "the job's outputs can produce partitions another team's job produces; details.conflicts names the job, team and patterns" },
   partition_late: { kind: 'user', http: 422, summary: "a schedule's partitions were not live by its deadline" },
   invalid_schedule: { kind: 'user', http: 422, summary: "Temporal refused a schedule's spec (a cron expression out of range)" },
+  invalid_backfill: { kind: 'user', http: 422, summary: 'a backfill range cannot be enumerated (it ends before it starts, or names too many partitions)' },
   dag_job_failed: { kind: 'user', http: 422, summary: 'a job of a DAG run failed, and it fails the run' },
   task_launch_failed: { kind: 'platform', http: 503, summary: 'a task could not be started' },
   task_io_failed: { kind: 'platform', http: 503, summary: "a task's log or manifest could not be written (a full disk, an I/O error)" },

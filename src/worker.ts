@@ -8,6 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createBackfillActivities } from '../activities/backfills.js';
 import { createDeployActivities } from '../activities/deploy.js';
 import { createNotificationActivities } from '../activities/notifications.js';
 import { createPlanActivities } from '../activities/plan.js';
@@ -97,6 +98,7 @@ export async function createWorkers(
   });
   const { buildImage, ...deploySteps } = deploy;
   const runs = createRunActivities({ store, jobs, taskEnv });
+  const backfills = createBackfillActivities({ store });
   const schedules = createScheduleActivities({ store, jobs, namespace: config.temporal.namespace, notifications: notificationSettings });
   const notifications = createNotificationActivities({ ...(config.notifications.smtp ? { smtp: config.notifications.smtp } : {}) });
   const identity = `strata@${os.hostname()}:${process.pid}`;
@@ -111,7 +113,7 @@ export async function createWorkers(
     identity,
     workflowBundle,
     // validate_config and calculate_metadata run as local activities of jobExec.
-    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications, ...runs, ...schedules },
+    activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications, ...runs, ...backfills, ...schedules },
     shutdownGraceTime,
   });
   // Worker.create has read the bundle.

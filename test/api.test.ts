@@ -445,6 +445,11 @@ describe('access to every route', () => {
     'post /api/v1/schedules/:team/:name/pause': { kind: 'own' },
     'post /api/v1/schedules/:team/:name/unpause': { kind: 'own' },
     'post /api/v1/schedules/:team/:name/trigger': { kind: 'own' },
+    'post /api/v1/backfills': { kind: 'own', body: { team: 'alpha', partitions: ['raw/d={date}'], from: '2026-01-01', to: '2026-01-02' } },
+    'get /api/v1/backfills/:id': { kind: 'own' },
+    'get /api/v1/backfills/:id/events': { kind: 'own' },
+    'post /api/v1/backfills/:id/cancel': { kind: 'own' },
+    'post /api/v1/backfills/:id/retry': { kind: 'own' },
     'post /api/v1/plugins': { kind: 'admin' },
     'post /api/v1/tokens': { kind: 'admin', body: { team: 'delta' } },
     'get /api/v1/tokens': { kind: 'admin' },
@@ -453,6 +458,7 @@ describe('access to every route', () => {
   let alphaBuild: string;
   const alphaDeployment = 'dep-20261123-0000aaaa';
   const alphaDag = 'dag-20261123-000000-aaaaaa';
+  const alphaBackfill = 'bf-20261123-000000-aaaaaa';
   beforeAll(async () => {
     alphaBuild = (await request(api.app).get('/api/v1/builds?limit=1').set(as(alpha))).body.builds[0].buildId;
     await stack.store.deployments.create({
@@ -469,13 +475,15 @@ describe('access to every route', () => {
       deployedBy: 'test',
       createdAtMs: Date.now(),
     });
+    const spec = { partitions: ['raw/d={date}'], from: '2026-01-01', to: '2026-01-02', timezone: 'UTC', mode: 'missing' as const, order: 'oldest' as const };
+    await stack.store.backfills.create({ id: alphaBackfill, workflowId: `backfill/alpha/${alphaBackfill}`, team: 'alpha', spec, status: 'completed', runs: 1, createdBy: 'test', createdAtMs: Date.now(), updatedAtMs: Date.now() });
     await stack.store.dags.create(
       { runId: alphaDag, workflowId: `dag/alpha/${alphaDag}`, team: 'alpha', name: 'test', maxConcurrent: 1, startedBy: 'test', createdAtMs: Date.now() },
       [{ job: 'raw', team: 'alpha', failDagOnError: true, arguments: {}, dependsOn: [] }],
     );
   });
   const call = (method: string, path: string, headers: Record<string, string>) => {
-    const id = path.includes('tokens') ? 'tok-000000000000' : path.includes('deployments') ? alphaDeployment : path.includes('dags') ? alphaDag : alphaBuild;
+    const id = path.includes('tokens') ? 'tok-000000000000' : path.includes('deployments') ? alphaDeployment : path.includes('dags') ? alphaDag : path.includes('backfills') ? alphaBackfill : alphaBuild;
     const url = path.replace(':id', id).replace(':team', 'alpha').replace(':job', 'raw').replace(':name', 'nightly');
     const entry = access[`${method} ${path}`]!;
     const req = request(api.app)[method as 'get'](url).set(headers);

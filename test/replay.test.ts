@@ -12,11 +12,13 @@ import { workflowBundle } from './helpers/stack.js';
 const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'histories');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
 
-test('histories are recorded for builds, tasks, deployments, DAG runs and schedule ticks, succeeded and failed', () => {
+test('histories are recorded for builds, tasks, deployments, DAG runs, schedule ticks and backfills, succeeded and failed', () => {
   expect(files.sort()).toEqual([
+    'backfill-chunks-with-failures.json',
     'dagRun-job-failure.json',
     'deployJob-not-found.json',
     'deployJob-success.json',
+    'graphBuild-keep-going.json',
     'graphBuild-success.json',
     'graphBuild-task-failure.json',
     'jobExec-retried-failure.json',

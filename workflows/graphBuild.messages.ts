@@ -13,6 +13,11 @@ export interface GraphBuildInput {
   team?: string;
   /** Build the requested partitions again even when they are live (the next generation of their tasks). */
   rebuild?: boolean;
+  /**
+   * A failed task does not stop the build: what does not need it goes on, and the build fails at the end
+   * naming the failed tasks (backfills). Absent: the first failure cancels the rest.
+   */
+  keepGoing?: boolean;
   /** Tasks this build runs at once (default 8). */
   concurrency?: number;
   /** Seconds between build_heartbeat events while waiting (default 30). */

@@ -265,7 +265,11 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
   try {
     for (;;) {
       let failed: { i: number; failure: Failure } | undefined;
-      applyReports((i, failure) => (failed ??= { i, failure }));
+      applyReports((i, failure) => {
+        if (!input.keepGoing) return void (failed ??= { i, failure });
+        const node = nodes[i]!;
+        emit({ type: 'job_failure', job: node.job, taskId: node.taskId, partitions: node.outputs, payload: { taskId: node.taskId, failure } });
+      });
       if (failed) {
         const node = nodes[failed.i]!;
         emit({ type: 'job_failure', job: node.job, taskId: node.taskId, partitions: node.outputs, payload: { taskId: node.taskId, failure: failed.failure } });
@@ -323,6 +327,12 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
         }
         const blocked = states.flatMap((s, i) => (s === PENDING ? [nodes[i]!.taskId] : []));
         const upstream = states.flatMap((s, i) => (s === FAILED || s === CANCELLED ? [nodes[i]!.taskId] : []));
+        if (input.keepGoing) {
+          const shown = upstream.slice(0, 20).join(', ') + (upstream.length > 20 ? ` (+${upstream.length - 20} more)` : '');
+          const message = `${upstream.length} task(s) did not succeed: ${shown}${blocked.length > 0 ? `; ${blocked.length} task(s) needing them did not run` : ''}`;
+          if (blocked.length > 0) emit({ type: 'jobs_unschedulable', payload: { taskIds: blocked, reason: message } });
+          return await failBuild({ kind: 'user', type: 'task_failed', message });
+        }
         const message = `${blocked.length} task(s) cannot run because these tasks of other builds did not succeed: ${upstream.join(', ')}`;
         if (blocked.length > 0) emit({ type: 'jobs_unschedulable', payload: { taskIds: blocked, reason: message } });
         return await failBuild({ kind: 'user', type: 'upstream_failed', message });

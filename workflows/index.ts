@@ -5,3 +5,4 @@ export { deployJob } from './deployJob.js';
 export { jobRun } from './jobRun.js';
 export { dagRun } from './dagRun.js';
 export { scheduledBuild } from './scheduledBuild.js';
+export { backfill } from './backfill.js';

@@ -7,6 +7,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { Failures, StrataError } from '../errors.js';
 import { authenticator } from './auth.js';
+import { backfillRoutes } from './backfills.js';
 import { buildRoutes } from './builds.js';
 import { catalogRoutes } from './catalog.js';
 import type { ApiDeps } from './deps.js';
@@ -87,6 +88,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       },
     }),
     ...buildRoutes(deps),
+    ...backfillRoutes(deps),
     ...catalogRoutes(deps),
     ...deploymentRoutes(deps),
     ...dagRoutes(deps),

@@ -59,3 +59,12 @@ export const scheduleTickWorkflowId = (team: string, name: string) => `schedule/
 export function tickBuildId(team: string, name: string, scheduledAtMs: number): string {
   return newBuildId(new Date(scheduledAtMs), () => parseInt(hash64(`${team}/${name}`).slice(0, 6), 16) / 0x1000000);
 }
+
+/** A backfill's id: `bf-` and a sortable build-like id. */
+export const newBackfillId = (now = new Date(), random = Math.random) => `bf-${newBuildId(now, random)}`;
+
+/** The backfill's workflow: `backfill/<team>/<id>`, or `backfill/<id>` for an administrator's without a team. */
+export const backfillWorkflowId = (team: string | undefined, backfillId: string) => (team === undefined ? `backfill/${backfillId}` : `backfill/${team}/${backfillId}`);
+
+/** The build of one chunk of a backfill's run: run 0 is the backfill, each retry the next run. */
+export const backfillBuildId = (backfillId: string, run: number, chunk: number) => `${backfillId}.r${run}.c${chunk}`;

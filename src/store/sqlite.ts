@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { JobStatus, type BuildEvent, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { buildWorkflowId, generationOf } from '../engine/ids.js';
+import { SqliteBackfills } from './sqliteBackfills.js';
 import { SqliteSchedules } from './sqliteSchedules.js';
 import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
@@ -91,6 +92,7 @@ export class SqliteStore implements Store {
   readonly deployments: SqliteDeployments;
   readonly dags: SqliteDags;
   readonly schedules: SqliteSchedules;
+  readonly backfills: SqliteBackfills;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -112,6 +114,7 @@ export class SqliteStore implements Store {
     this.deployments = new SqliteDeployments(this.db);
     this.dags = new SqliteDags(this.db);
     this.schedules = new SqliteSchedules(this.db);
+    this.backfills = new SqliteBackfills(this.db, (row) => toEvent(row as EventRow));
   }
 
   async appendEvents(events: NewBuildEvent[]): Promise<void> {

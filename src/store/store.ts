@@ -16,6 +16,7 @@ import type {
   PartitionRef,
   PartitionStatus,
 } from '../generated/databuild.js';
+import type { BackfillStore } from './backfills.js';
 import type { DagStore } from './dags.js';
 import type { DeploymentStore } from './deployments.js';
 import type { ScheduleStore } from './schedules.js';
@@ -148,6 +149,7 @@ export interface Store {
   readonly deployments: DeploymentStore;
   readonly dags: DagStore;
   readonly schedules: ScheduleStore;
+  readonly backfills: BackfillStore;
 
   close(): Promise<void>;
 }
