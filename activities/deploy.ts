@@ -12,7 +12,9 @@ import { installRequirements } from '../src/deploy/requirements.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
 import type { Failure } from '../src/generated/databuild.js';
 import { parseJobManifest, type JobRepository } from '../src/jobs/repository.js';
-import { toJobDefinition, type JobManifest } from '../src/jobs/manifest.js';
+import { jobScheduleDefinition, toJobDefinition, type JobManifest } from '../src/jobs/manifest.js';
+import { createTemporalSchedule, updateTemporalSchedule } from '../src/client/schedules.js';
+import { createOrUpdateSchedule, type TemporalSchedules } from '../src/schedules/save.js';
 import { checkOwnership } from '../src/jobs/ownership.js';
 import type { JobTypeRegistry } from '../src/jobtypes/registry.js';
 import { jobTypeBaseImage, renderJobDockerfile } from '../src/jobtypes/render.js';
@@ -105,6 +107,24 @@ export function createDeployActivities(deps: DeployActivityDeps) {
     log(id, `warning: ${message}`);
     return deps.store.deployments.record({ deploymentId: id, step: name, status: 'warning', message });
   };
+
+  /**
+   * job.yaml's `schedule:` creates or updates the schedule <team>/<job>, as POST or PUT /api/v1/schedules
+   * would, with ticks on this worker's task queue. A job.yaml without it leaves an existing schedule alone.
+   */
+  async function applySchedule(team: string, job: string, manifest: JobManifest, deployedBy: string): Promise<string> {
+    const definition = jobScheduleDefinition(manifest);
+    if (!definition) return '';
+    const { client, info } = Context.current();
+    const temporal: TemporalSchedules = {
+      create: (t, n, d) => createTemporalSchedule(client, info.taskQueue, t, n, d),
+      update: (t, n, d) => updateTemporalSchedule(client, info.taskQueue, t, n, d),
+    };
+    const now = Date.now();
+    const done = await createOrUpdateSchedule(deps.store.schedules, temporal, { team, name: job, definition, createdBy: deployedBy, createdAtMs: now, updatedAtMs: now });
+    const when = definition.cron !== undefined ? `cron "${definition.cron}"` : `every ${definition.every}`;
+    return `; schedule ${team}/${job} ${done} (${when} in ${definition.timezone}: ${definition.partitions.join(', ')})`;
+  }
 
   return {
     async fetchSource(input: FetchInput): Promise<FetchedSource> {
@@ -242,7 +262,8 @@ export function createDeployActivities(deps: DeployActivityDeps) {
         const deployment = await deps.store.deployments.get(input.deploymentId);
         if (!deployment?.manifest) throw new StrataError('not_found', `no validated deployment ${input.deploymentId}`);
         checkOwnership(toJobDefinition(deployment.manifest, deployment.workspace ?? ''), (await deps.jobs.load()).jobs.values(), `${deployment.team}/${deployment.job}`);
-        return { result: undefined, message: `current deployment of ${deployment.team}/${deployment.job}`, update: { status: 'succeeded', finishedAtMs: Date.now() } };
+        const scheduled = await applySchedule(deployment.team, deployment.job, deployment.manifest, deployment.deployedBy);
+        return { result: undefined, message: `current deployment of ${deployment.team}/${deployment.job}${scheduled}`, update: { status: 'succeeded', finishedAtMs: Date.now() } };
       });
       await deps.store.deployments.makeCurrent(input.deploymentId);
     },

@@ -15,6 +15,7 @@ import {
   updateTemporalSchedule,
 } from '../client/schedules.js';
 import { OVERLAP_POLICIES, ScheduleDefinitionSchema, ScheduleNameSchema, ScheduleRequestSchema, type ScheduleDefinition } from '../schedules/definition.js';
+import { createSchedule, updateSchedule, type TemporalSchedules } from '../schedules/save.js';
 import type { ScheduleRecord } from '../store/schedules.js';
 import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -65,6 +66,11 @@ export function scheduleRoutes(deps: ApiDeps): Route[] {
     return record;
   }
 
+  const temporal: TemporalSchedules = {
+    create: (team, name, d) => createTemporalSchedule(deps.client, deps.taskQueue, team, name, d),
+    update: (team, name, d) => updateTemporalSchedule(deps.client, deps.taskQueue, team, name, d),
+  };
+
   return [
     defineRoute({
       method: 'post',
@@ -82,13 +88,7 @@ export function scheduleRoutes(deps: ApiDeps): Route[] {
         checkTeam(principal, team, `a schedule of team "${team}"`);
         const now = Date.now();
         const record: ScheduleRecord = { team, name, definition, createdBy: actorOf(principal), createdAtMs: now, updatedAtMs: now };
-        if (!(await deps.store.schedules.create(record))) throw new StrataError('conflict', `schedule ${team}/${name} exists already; PUT changes it`);
-        try {
-          await createTemporalSchedule(deps.client, deps.taskQueue, team, name, definition);
-        } catch (err) {
-          await deps.store.schedules.delete(team, name);
-          throw err;
-        }
+        await createSchedule(deps.store.schedules, temporal, record);
         return view(record);
       },
     }),
@@ -152,9 +152,8 @@ export function scheduleRoutes(deps: ApiDeps): Route[] {
       errors: [404, 422],
       async handler({ params, body, principal }) {
         const record = await owned(principal, params.team, params.name);
-        await updateTemporalSchedule(deps.client, deps.taskQueue, params.team, params.name, body);
         const now = Date.now();
-        await deps.store.schedules.update(params.team, params.name, body, now);
+        await updateSchedule(deps.store.schedules, temporal, params.team, params.name, body, now);
         return view({ ...record, definition: body, updatedAtMs: now });
       },
     }),

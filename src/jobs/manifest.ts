@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { NAME_PATTERN } from '../engine/names.js';
-import { PatternError, parsePattern, varsIn, type PartitionPattern } from '../engine/partitions.js';
+import { PatternError, matchPattern, parsePattern, varsIn, type PartitionPattern } from '../engine/partitions.js';
+import { renderTemplate, templateProblem, zoneProblem } from '../engine/timeTemplates.js';
+import { JobScheduleSchema, type ScheduleDefinition } from '../schedules/definition.js';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 const envMap = z.record(envName, z.string());
@@ -95,6 +97,8 @@ export const JobManifestSchema = z
     concurrency: z.number().int().positive().optional(),
     /** Whether the job's commands may use the network; false gives them a loopback of their own. */
     network: z.boolean().default(true),
+    /** Build the job's partitions on a schedule (the schedule <team>/<name>, created or updated by a deployment). */
+    schedule: JobScheduleSchema.optional(),
   })
   .superRefine((m, ctx) => {
     for (const [path, value] of stringsIn(m.jobtype_extra ?? {})) {
@@ -146,6 +150,7 @@ export const JobManifestSchema = z
           ctx.addIssue({ code: 'custom', path: ['exec', i], message: `uses {${unbound.join('}, {')}}, which no output binds` });
       });
     }
+    if (m.schedule) scheduleProblems(m, outputVars, ctx);
     for (const [name, regex] of Object.entries(m.vars)) {
       if (!outputVars.has(name))
         ctx.addIssue({ code: 'custom', path: ['vars', name], message: `no output has the variable {${name}}` });
@@ -156,6 +161,64 @@ export const JobManifestSchema = z
       }
     }
   });
+
+/** The time variables of templates (src/engine/timeTemplates.ts): outputs using only these are templates themselves. */
+const TIME_VARIABLES = ['date', 'hour', 'datetime', 'week', 'month'];
+/** An instant to render templates at, to see which output they name. */
+const SAMPLE_MS = Date.UTC(2026, 10, 1, 5, 30);
+
+/** `schedule.partitions`, or the outputs when every variable of theirs is a time variable; each must be an output of the job. */
+function scheduleProblems(m: { outputs: string[]; vars: Record<string, string>; schedule?: { partitions?: string[]; timezone: string } }, outputVars: Set<string>, ctx: z.RefinementCtx): void {
+  const notTime = [...outputVars].filter((v) => !TIME_VARIABLES.includes(v));
+  if (!m.schedule!.partitions) {
+    if (notTime.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'partitions'],
+        message: `is required: the outputs use {${notTime.join('}, {')}}, which is not a time variable ({date}, {hour}, {datetime}, {week}, {month}), so name the partitions to build, e.g. "${m.outputs[0]!.replace(/\{[^}]*\}/g, (v) => (TIME_VARIABLES.includes(v.slice(1, -1)) ? v : 'value'))}"`,
+      });
+    else
+      for (const output of m.outputs) {
+        const problem = templateProblem(output);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['schedule', 'partitions'], message: `is required: the output "${output}" is no template by itself: it ${problem}` });
+      }
+    return;
+  }
+  if (zoneProblem(m.schedule!.timezone)) return; // reported by the schema
+  const outputs = m.outputs.flatMap((o) => {
+    try {
+      return [parsePattern(o)];
+    } catch {
+      return []; // reported above
+    }
+  });
+  m.schedule!.partitions.forEach((template, i) => {
+    if (templateProblem(template)) return; // reported by the schema
+    const rendered = renderTemplate(template, SAMPLE_MS, m.schedule!.timezone);
+    const match = outputs.map((o) => matchPattern(o, rendered)).find((b) => b !== undefined);
+    const badVar = match && Object.entries(m.vars).find(([name, regex]) => match[name] !== undefined && !safeRegex(regex)?.test(match[name]!));
+    if (!match || badVar)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'partitions', i],
+        message: `"${template}" names partitions such as "${rendered}", which ${badVar ? `break vars.${badVar[0]} (${badVar[1]})` : `no output of the job (${m.outputs.join(', ')}) produces`}`,
+      });
+  });
+}
+
+function safeRegex(source: string): RegExp | undefined {
+  try {
+    return new RegExp(source); // as toJobDefinition compiles vars
+  } catch {
+    return undefined;
+  }
+}
+
+/** The schedule a job's `schedule:` defines: its partitions, or the job's outputs (as templates) when it names none. */
+export function jobScheduleDefinition(manifest: JobManifest): ScheduleDefinition | undefined {
+  if (!manifest.schedule) return undefined;
+  return { ...manifest.schedule, partitions: manifest.schedule.partitions ?? manifest.outputs };
+}
 
 export type JobManifest = z.infer<typeof JobManifestSchema>;
 

@@ -76,3 +76,12 @@ export const ScheduleRequestSchema = z
   .strictObject({ team: name.optional(), name, ...definitionFields })
   .refine(...oneTimeSpec)
   .meta({ oneOf: [{ required: ['cron'] }, { required: ['every'] }] });
+
+/**
+ * job.yaml's `schedule:`: a definition whose partitions default to the job's outputs (src/jobs/manifest.ts
+ * checks that the job produces them); a deployment creates or updates the schedule `<team>/<job>`.
+ */
+export const JobScheduleSchema = z
+  .strictObject({ ...definitionFields, partitions: definitionFields.partitions.optional() })
+  .refine(...oneTimeSpec);
+export type JobSchedule = z.infer<typeof JobScheduleSchema>;

@@ -1,3 +1,4 @@
+import { jobScheduleDefinition } from '../../src/jobs/manifest.js';
 import { parseJobManifest } from '../../src/jobs/repository.js';
 
 const file = '/jobs/sales/job.yaml';
@@ -52,5 +53,25 @@ retries: 2
     ['a quote in the version', 'version: \'1" \'', 'version: must be a version'],
   ])('%s would inject into the Dockerfile and is refused', (_what, line, expected) => {
     expect(() => parseJobManifest(file, `${base}${line}\n`)).toThrow(`${file}: ${expected}`);
+  });
+
+  describe('schedule:', () => {
+    const scheduled = (outputs: string, schedule: string) => `name: a\nteam: t\nexec: ["true"]\noutputs: ${outputs}\nschedule: ${schedule}\n`;
+
+    test('partitions default to the outputs when their variables are time variables', () => {
+      const job = parseJobManifest(file, scheduled('["sales/daily/date={date}"]', '{ cron: "30 0 * * *", timezone: Europe/Paris }'));
+      expect(jobScheduleDefinition(job.manifest)).toMatchObject({ cron: '30 0 * * *', timezone: 'Europe/Paris', overlap: 'skip', partitions: ['sales/daily/date={date}'] });
+      expect(jobScheduleDefinition(parseJobManifest(file, scheduled('["x/region={region}/d={date}"]', '{ every: 1h, partitions: ["x/region=eu/d={date-1d}"] }')).manifest)?.partitions).toEqual(['x/region=eu/d={date-1d}']);
+    });
+
+    test.each([
+      ['a variable that is not of time', '["x/region={region}/d={date}"]', '{ every: 1h }', 'schedule.partitions: is required: the outputs use {region}'],
+      ['a template no output produces', '["x/region={region}/d={date}"]', '{ every: 1h, partitions: ["x/d={date}"] }', 'schedule.partitions[0]: "x/d={date}" names partitions such as "x/d=2026-11-01", which no output'],
+      ['a bad template', '["x/d={date}"]', '{ every: 1h, partitions: ["x/d={dat}"] }', 'schedule.partitions[0]: template "x/d={dat}" uses {dat}'],
+      ['a bad zone', '["x/d={date}"]', '{ every: 1h, timezone: Mars/Olympus }', 'schedule.timezone:'],
+      ['neither cron nor every', '["x/d={date}"]', '{ timezone: UTC }', 'schedule.cron: give either cron or every'],
+    ])('%s is refused, naming the field', (_what, outputs, schedule, expected) => {
+      expect(() => parseJobManifest(file, scheduled(outputs, schedule))).toThrow(`${file}: ${expected}`);
+    });
   });
 });
