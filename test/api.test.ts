@@ -450,6 +450,7 @@ describe('access to every route', () => {
     'get /api/v1/backfills/:id/events': { kind: 'own' },
     'post /api/v1/backfills/:id/cancel': { kind: 'own' },
     'post /api/v1/backfills/:id/retry': { kind: 'own' },
+    'post /api/v1/schedules/:team/:name/backfill': { kind: 'own', body: { from: '2026-01-01', to: '2026-01-02' } },
     'post /api/v1/plugins': { kind: 'admin' },
     'post /api/v1/tokens': { kind: 'admin', body: { team: 'delta' } },
     'get /api/v1/tokens': { kind: 'admin' },

@@ -61,18 +61,30 @@ async function finished(id: string, timeoutMs = 60_000) {
 const days = (from: string, count: number) => Array.from({ length: count }, (_, i) => new Date(Date.parse(from) + i * 86_400_000).toISOString().slice(0, 10));
 const counts = (b: Record<string, number>) => ({ total: b.total, live: b.live, skipped: b.skipped, building: b.building, failed: b.failed, pending: b.pending });
 
-test('a daily {date-1d} backfill in Europe/Paris over both DST changes builds one partition per local date, each once', async () => {
+test('a daily 00:30 Europe/Paris schedule with {date-1d}, backfilled over both DST changes, builds one partition per local date, each once', async () => {
   const ranges = [
     ['2026-03-27', '2026-04-01'],
     ['2026-10-23', '2026-10-28'],
   ];
+  const schedule = await post('/api/v1/schedules', { name: 'nightly', partitions: ['daily/date={date-1d}'], cron: '30 0 * * *', timezone: 'Europe/Paris' });
+  expect(schedule.status).toBe(201);
   const ids = [];
-  for (const [from, to] of ranges) ids.push(await start({ partitions: ['daily/date={date-1d}'], from, to, timezone: 'Europe/Paris' }));
+  for (const [from, to] of ranges) {
+    const res = await post('/api/v1/schedules/planners/nightly/backfill', { from, to });
+    expect(res.status).toBe(202);
+    ids.push(res.body.backfillId as string);
+  }
+  expect((await get(`/api/v1/backfills/${ids[0]}?limit=0`)).body.spec).toMatchObject({ schedule: 'planners/nightly', timezone: 'Europe/Paris', partitions: ['daily/date={date-1d}'] });
   for (const id of ids) expect(counts(await finished(id))).toEqual({ total: 6, live: 6, skipped: 0, building: 0, failed: 0, pending: 0 });
   const expected = [...days('2026-03-26', 6), ...days('2026-10-22', 6)].map((d) => `daily/date=${d}`);
   const live = (await stack.store.listPartitions({ prefix: 'daily/' })).filter((p) => p.status === 'live').map((p) => p.ref);
   expect(live).toEqual(expected);
   for (const ref of expected) expect(countRuns(RUNS, ref)).toBe(1);
+  // The events of its builds, streamed until the backfill has ended.
+  const stream = await get(`/api/v1/backfills/${ids[0]}/events?follow=1`);
+  expect(stream.text.match(/event: build_event/g)?.length).toBeGreaterThan(6);
+  expect(stream.text).toMatch(/event: end\ndata: \{"backfillId":"[^"]+","status":"completed"\}/);
+  expect((await request(api.app).delete('/api/v1/schedules/planners/nightly').set(as(token))).status).toBe(204);
 });
 
 test('200 partitions at concurrency 16: never more than 16 tasks at once, all live, each run once', async () => {

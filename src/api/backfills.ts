@@ -13,7 +13,7 @@ import { backfillWorkflowId, newBackfillId } from '../engine/ids.js';
 import { TemplateError, zoneProblem } from '../engine/timeTemplates.js';
 import { NAME_PATTERN } from '../engine/names.js';
 import { StrataError } from '../errors.js';
-import { TemplateSchema } from '../schedules/definition.js';
+import { ScheduleNameSchema, TemplateSchema, type ScheduleDefinition } from '../schedules/definition.js';
 import {
   BACKFILL_MODES,
   BACKFILL_STATES,
@@ -217,6 +217,40 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
         const team = asked ?? principal.team;
         const spec: BackfillSpec = { ...rest };
         await createBackfill(deps, principal, team, spec, dry_run, res);
+        return undefined;
+      },
+    }),
+
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/schedules/:team/:name/backfill',
+      summary: "Backfill a schedule's own ticks over a past range (both ends inclusive): its templates in its time zone, as one backfill",
+      tag: 'backfills',
+      access: 'token',
+      params: z.strictObject({ team: ScheduleNameSchema, name: ScheduleNameSchema }),
+      body: z.strictObject(BackfillRangeFields),
+      responses: {
+        200: { description: 'dry_run: the partitions it would build; nothing started', schema: DryRunSchema },
+        202: { description: 'The backfill started', schema: StartedSchema },
+      },
+      errors: [403, 404, 422],
+      async handler({ params, body, principal, res }) {
+        checkTeam(principal, params.team, `schedule ${params.team}/${params.name}`);
+        const record = await store.schedules.get(params.team, params.name);
+        if (!record) throw new StrataError('not_found', `no schedule ${params.team}/${params.name}`);
+        const definition = record.definition as ScheduleDefinition;
+        const { dry_run, ...range } = body;
+        // An interval of whole hours, days or weeks steps the range like the ticks; otherwise the templates' unit does.
+        const step = definition.every !== undefined && /^\d+[hdw]$/.test(definition.every) ? definition.every : undefined;
+        const spec: BackfillSpec = {
+          ...range,
+          partitions: definition.partitions,
+          timezone: definition.timezone,
+          ...(step !== undefined ? { step } : {}),
+          ...(range.concurrency === undefined && definition.concurrency !== undefined ? { concurrency: definition.concurrency } : {}),
+          schedule: `${params.team}/${params.name}`,
+        };
+        await createBackfill(deps, principal, params.team, spec, dry_run, res);
         return undefined;
       },
     }),
