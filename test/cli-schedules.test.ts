@@ -115,3 +115,27 @@ test('schedule usage errors are exit 2', async () => {
   const noFile = await strata(['schedule', 'create', '-f', '/nowhere/schedule.yaml']);
   expect([noFile.exitCode, noFile.stderr]).toEqual([2, expect.stringContaining('cannot read /nowhere/schedule.yaml')]);
 });
+
+test('backfill create --wait draws progress to the end; status, a dry run, and what cancel and retry refuse', async () => {
+  const range = ['--partition', 'ticks/date={date}', '--from', '2026-01-01', '--to', '2026-01-05', '--team', 'planners'];
+  const run = await strata(['backfill', 'create', ...range, '--concurrency', '2', '--wait']);
+  expect([run.exitCode, run.stderr.includes('strata:')]).toEqual([0, false]);
+  const id = /^backfill (bf-\S+)$/m.exec(String(run.stdout))![1]!;
+  expect(String(run.stderr).trim().split('\n').at(-1)).toMatch(new RegExp(`^backfill ${id} completed: 5/5 done · 0 building · 0 failed · 0 pending`));
+  expect(run.stdout).toMatch(new RegExp(`^backfill ${id} completed: 5/5 done`, 'm'));
+  const days = ['01', '02', '03', '04', '05'].map((d) => `ticks/date=2026-01-${d}`);
+  const built = await stack.store.getPartitions(days);
+  expect(days.map((p) => built.get(p)?.status)).toEqual(days.map(() => 'live'));
+
+  const status = JSON.parse(String((await strata(['backfill', 'status', id, '--json'])).stdout)) as { status: string; live: number; total: number };
+  expect(status).toMatchObject({ status: 'completed', live: 5, total: 5 });
+  const dry = await strata(['backfill', 'create', ...range, '--to', '2026-01-06', '--dry-run']);
+  expect(dry.stdout).toBe('would build 1 of 6 partitions (5 skipped):\n  ticks/date=2026-01-06');
+
+  const retry = await strata(['backfill', 'retry', id]);
+  expect(retry.exitCode).toBe(2);
+  const cancel = await strata(['backfill', 'cancel', id]);
+  expect([cancel.exitCode, cancel.stderr]).toEqual([2, expect.stringContaining('HTTP 409')]);
+  const bad = await strata(['backfill', 'create', '--partition', 'ticks/date={date}', '--from', '2026-01-05', '--to', '2026-01-01', '--team', 'planners']);
+  expect([bad.exitCode, bad.stderr]).toEqual([2, expect.stringContaining('to')]);
+}, 120_000);

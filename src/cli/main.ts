@@ -11,6 +11,7 @@ import { loadConfig } from '../config.js';
 import { PartitionStatus } from '../generated/databuild.js';
 import { FINISHED_BUILD_STATUSES } from '../store/store.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
+import { backfill } from './backfill.js';
 import { dag } from './dag.js';
 import { schedule } from './schedule.js';
 import { deploy, pin, plugin, unpin } from './deploy.js';
@@ -41,6 +42,12 @@ Usage:
   strata schedule pause|unpause <team>/<name> [--note T]   stop or resume its ticks
   strata schedule trigger <team>/<name> [--overlap P]      start a tick now
   strata schedule delete <team>/<name>                     delete it (running builds go on)
+  strata backfill create --partition TEMPLATE... --from D --to D [--step S] [--timezone Z] [--mode missing|failed|all]
+                  [--concurrency N] [--order oldest|newest] [--dry-run] [--wait]
+                                                           build a range of partitions as one backfill; --wait shows
+                                                           done / building / failed / pending, rate and ETA
+  strata backfill status|cancel|retry <backfill-id> [--wait]
+                                                           its progress; cancel it; build again what failed
   strata pin --team T --job J --commit C                    builds run the job's deployment at C (a rollback)
   strata unpin --team T --job J                            builds run the job's current deployment again
   strata plugin bundle <dir> [--out DIR]                   make a job-type plugin ZIP (honours .racetrackignore)
@@ -99,6 +106,12 @@ const options = {
   deadline: { type: 'string' },
   note: { type: 'string' },
   file: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  step: { type: 'string' },
+  mode: { type: 'string' },
+  order: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
 } satisfies ParseArgsConfig['options'];
 
 const positiveInt = (flag: string) =>
@@ -144,6 +157,12 @@ const FlagsSchema = z.object({
   deadline: z.string().optional(),
   note: z.string().optional(),
   file: z.string().min(1).optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  step: z.string().optional(),
+  mode: z.string().optional(),
+  order: z.string().optional(),
+  'dry-run': z.boolean(),
 });
 type Flags = z.infer<typeof FlagsSchema>;
 
@@ -360,7 +379,7 @@ async function token(api: ApiClient, args: string[], flags: Flags): Promise<numb
   usage(`strata token needs create, list or revoke${action ? `, not "${action}"` : ''}`);
 }
 
-const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, pin, unpin, plugin, dag, schedule };
+const commands: Record<string, (api: ApiClient, args: string[], flags: Flags) => Promise<number>> = { build, status, events, jobs, partitions, token, deploy, pin, unpin, plugin, dag, schedule, backfill };
 
 async function main(argv: string[]): Promise<number> {
   const { command, args, flags } = parseCommandLine(argv);
