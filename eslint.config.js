@@ -22,6 +22,7 @@ export default tseslint.config(
           paths: nodeBuiltins.map((name) => ({ name, message: 'workflows may not use Node APIs; put side effects in activities/' })),
           patterns: [
             { group: ['../src/store/sqlite*', '../src/launchers/*', '../src/jobs/repository*', '../src/api/*', '../src/worker*'], message: 'workflows may not import I/O modules' },
+            { group: ['../src/client/*', '../src/cli/*'], message: 'dependencies point one way: cli → api → client → workflows → activities' },
           ],
         },
       ],
@@ -30,6 +31,21 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         { patterns: [{ group: ['../activities/*'], allowTypeImports: true, message: 'workflows import only types from activities/' }] },
+      ],
+    },
+  },
+  {
+    // Dependencies point one way: cli → api → client → workflows → activities → domain modules → engine.
+    files: ['activities/**/*.ts', 'src/{engine,store,jobs,schedules,backfills,deploy,builders,launchers,jobtypes,notify}/**/*.ts'],
+    ignores: ['src/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/client/*', '**/api/*', '**/cli/*', '**/worker*', '**/workflows/*.js', '!**/workflows/*.messages.js'], message: 'dependencies point one way: cli → api → client → workflows → activities → domain modules → engine' },
+          ],
+        },
       ],
     },
   },

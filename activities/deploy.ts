@@ -13,7 +13,6 @@ import { StrataError, toApplicationFailure } from '../src/errors.js';
 import type { Failure } from '../src/generated/databuild.js';
 import { parseJobManifest, type JobRepository } from '../src/jobs/repository.js';
 import { jobScheduleDefinition, toJobDefinition, type JobManifest } from '../src/jobs/manifest.js';
-import { createTemporalSchedule, updateTemporalSchedule } from '../src/client/schedules.js';
 import { createOrUpdateSchedule, type TemporalSchedules } from '../src/schedules/save.js';
 import { checkOwnership } from '../src/jobs/ownership.js';
 import type { JobTypeRegistry } from '../src/jobtypes/registry.js';
@@ -21,6 +20,7 @@ import { jobTypeBaseImage, renderJobDockerfile } from '../src/jobtypes/render.js
 import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/routes.js';
 import type { DeployStep } from '../src/store/deployments.js';
 import type { Store } from '../src/store/store.js';
+import type { Client } from '@temporalio/client';
 import type { Sandbox } from '../src/launchers/sandbox.js';
 
 export interface DeployActivityDeps {
@@ -41,6 +41,8 @@ export interface DeployActivityDeps {
   installEnv: () => Record<string, string>;
   /** Where requirements installs run. */
   sandbox: Sandbox;
+  /** Temporal's side of a schedule, through the activity's client, ticking on `taskQueue` (job.yaml's `schedule:`). */
+  temporalSchedules: (client: Client, taskQueue: string) => TemporalSchedules;
   notifications: NotificationSettings;
 }
 
@@ -116,10 +118,7 @@ export function createDeployActivities(deps: DeployActivityDeps) {
     const definition = jobScheduleDefinition(manifest);
     if (!definition) return '';
     const { client, info } = Context.current();
-    const temporal: TemporalSchedules = {
-      create: (t, n, d) => createTemporalSchedule(client, info.taskQueue, t, n, d),
-      update: (t, n, d) => updateTemporalSchedule(client, info.taskQueue, t, n, d),
-    };
+    const temporal = deps.temporalSchedules(client, info.taskQueue);
     const now = Date.now();
     const done = await createOrUpdateSchedule(deps.store.schedules, temporal, { team, name: job, definition, createdBy: deployedBy, createdAtMs: now, updatedAtMs: now });
     const when = definition.cron !== undefined ? `cron "${definition.cron}"` : `every ${definition.every}`;

@@ -17,6 +17,7 @@ import { createScheduleActivities } from '../activities/schedules.js';
 import { createTaskActivities } from '../activities/tasks.js';
 import { buildsQueue } from '../workflows/deployJob.messages.js';
 import { imageBuilderFor } from './builders/select.js';
+import { createTemporalSchedule, updateTemporalSchedule } from './client/schedules.js';
 import { loadConfig, strataVersion, type StrataConfig } from './config.js';
 import { JobRepository, resolveJobsDir } from './jobs/repository.js';
 import { JobTypeRegistry } from './jobtypes/registry.js';
@@ -83,6 +84,10 @@ export async function createWorkers(
   };
   const deploy = createDeployActivities({
     store,
+    temporalSchedules: (client, taskQueue) => ({
+      create: (team, name, definition) => createTemporalSchedule(client, taskQueue, team, name, definition),
+      update: (team, name, definition) => updateTemporalSchedule(client, taskQueue, team, name, definition),
+    }),
     jobs,
     jobTypes,
     mirrorsDir: config.deploy.mirrorsDir,
