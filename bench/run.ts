@@ -20,6 +20,7 @@ const SECTIONS: Record<string, string> = {
   c: './analyze.js',
   d: './rss.js',
   e: './api.js',
+  f: './backfill.js',
 };
 
 interface Machine {
