@@ -24,6 +24,7 @@ import {
 } from '../store/backfills.js';
 import { actorOf, checkTeam, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { streamEvents } from './eventStream.js';
 import { defineRoute, iso, QueryInt, Timestamp, type Route } from './route.js';
 
 /** A range end: a date or a local time in the backfill's zone (src/engine/timeTemplates.ts). */
@@ -380,36 +381,13 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
   ];
 }
 
-const POLL_MS = 250;
-const KEEPALIVE_MS = 15_000;
-
-/** Streams the events of a backfill's builds as Server-Sent Events until it has finished and every event is sent. */
+/** Streams the events of a backfill's builds until it has finished and every event is sent. */
 async function followBackfill(deps: ApiDeps, id: string, after: number, res: Response): Promise<void> {
-  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-  res.flushHeaders();
-  let closed = false;
-  res.on('close', () => (closed = true));
-  let lastWrite = Date.now();
-  let cursor = after;
-  while (!closed) {
-    const status = (await deps.store.backfills.get(id))?.status;
-    const events = await deps.store.backfills.events(id, cursor, 1000);
-    for (const event of events) {
-      res.write(`id: ${event.eventId}\nevent: build_event\ndata: ${JSON.stringify(event)}\n\n`);
-      cursor = event.eventId;
-      lastWrite = Date.now();
-    }
-    if (events.length === 1000) continue;
-    // The status was read before the events: a backfill that had finished then has written all of them.
-    if (status && FINISHED_BACKFILL_STATUSES.includes(status)) {
-      res.write(`event: end\ndata: ${JSON.stringify({ backfillId: id, status })}\n\n`);
-      res.end();
-      return;
-    }
-    if (Date.now() - lastWrite > KEEPALIVE_MS) {
-      res.write(': keep-alive\n\n');
-      lastWrite = Date.now();
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
+  await streamEvents(res, after, {
+    events: (afterId, limit) => deps.store.backfills.events(id, afterId, limit),
+    async ended() {
+      const status = (await deps.store.backfills.get(id))?.status;
+      return status && FINISHED_BACKFILL_STATUSES.includes(status) ? { backfillId: id, status } : undefined;
+    },
+  });
 }

@@ -10,6 +10,7 @@ import { FINISHED_BUILD_STATUSES, type BuildRecord, type Store } from '../store/
 import { BuildRequestStatus, JobStatus } from '../generated/databuild.js';
 import { checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { streamEvents } from './eventStream.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 
 
@@ -294,48 +295,25 @@ async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions
   if (invalid.length > 0) throw new StrataError('arg_validation_failed', invalid.join('; '), { invalid });
 }
 
-const POLL_MS = 250;
-const KEEPALIVE_MS = 15_000;
 const WORKFLOW_CHECK_MS = 5_000;
 
 /**
- * Streams a build's events as Server-Sent Events until the build has finished and every event it
- * wrote has been sent. Events come from the store, which every worker writes to, so the stream shows
- * the whole build whichever process runs it.
+ * Streams a build's events until the build has finished and every event it wrote has been sent. A
+ * workflow terminated from outside Strata writes no final event; Temporal still knows it ended.
  */
 async function followEvents(deps: ApiDeps, build: BuildRecord, after: number, res: Response): Promise<void> {
-  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-  res.flushHeaders();
-  let closed = false;
-  res.on('close', () => (closed = true));
-  let lastWrite = Date.now();
   let lastWorkflowCheck = Date.now();
-  let cursor = after;
-  while (!closed) {
-    const events = await deps.store.listEvents({ buildId: build.buildId, afterId: cursor, limit: 1000 });
-    for (const event of events) {
-      res.write(`id: ${event.eventId}\nevent: build_event\ndata: ${JSON.stringify(event)}\n\n`);
-      cursor = event.eventId;
-      lastWrite = Date.now();
-    }
-    if (events.length === 1000) continue;
-    const current = await deps.store.getBuild(build.buildId);
-    let status: string | undefined = current && FINISHED_BUILD_STATUSES.includes(current.status) ? current.status : undefined;
-    if (!status && Date.now() - lastWorkflowCheck > WORKFLOW_CHECK_MS) {
-      // A workflow terminated from outside Strata writes no final event; Temporal still knows it ended.
-      lastWorkflowCheck = Date.now();
-      const described = await deps.client.workflow.getHandle(build.workflowId).describe().catch(() => undefined);
-      if (described && described.status.name !== 'RUNNING' && described.status.name !== 'CONTINUED_AS_NEW') status = described.status.name.toLowerCase();
-    }
-    if (status && events.length === 0) {
-      res.write(`event: end\ndata: ${JSON.stringify({ buildId: build.buildId, status, failure: current?.failure ?? null })}\n\n`);
-      res.end();
-      return;
-    }
-    if (Date.now() - lastWrite > KEEPALIVE_MS) {
-      res.write(': keep-alive\n\n');
-      lastWrite = Date.now();
-    }
-    if (events.length === 0) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
+  await streamEvents(res, after, {
+    events: (afterId, limit) => deps.store.listEvents({ buildId: build.buildId, afterId, limit }),
+    async ended() {
+      const current = await deps.store.getBuild(build.buildId);
+      let status: string | undefined = current && FINISHED_BUILD_STATUSES.includes(current.status) ? current.status : undefined;
+      if (!status && Date.now() - lastWorkflowCheck > WORKFLOW_CHECK_MS) {
+        lastWorkflowCheck = Date.now();
+        const described = await deps.client.workflow.getHandle(build.workflowId).describe().catch(() => undefined);
+        if (described && described.status.name !== 'RUNNING' && described.status.name !== 'CONTINUED_AS_NEW') status = described.status.name.toLowerCase();
+      }
+      return status ? { buildId: build.buildId, status, failure: current?.failure ?? null } : undefined;
+    },
+  });
 }
