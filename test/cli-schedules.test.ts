@@ -139,3 +139,19 @@ test('backfill create --wait draws progress to the end; status, a dry run, and w
   const bad = await strata(['backfill', 'create', '--partition', 'ticks/date={date}', '--from', '2026-01-05', '--to', '2026-01-01', '--team', 'planners']);
   expect([bad.exitCode, bad.stderr]).toEqual([2, expect.stringContaining('to')]);
 }, 120_000);
+
+test('schedule backfill --wait backfills the schedule\'s own templates over a past range', async () => {
+  const created = await strata(['schedule', 'create', '--team', 'planners', '--name', 'nightly', '--partition', 'ticks/date={date-1d}', '--cron', '0 3 * * *']);
+  expect(created.exitCode).toBe(0);
+  const dry = await strata(['schedule', 'backfill', 'planners/nightly', '--from', '2026-02-02', '--to', '2026-02-04', '--dry-run']);
+  expect(dry.stdout).toBe('would build 3 of 3 partitions (0 skipped):\n  ticks/date=2026-02-01\n  ticks/date=2026-02-02\n  ticks/date=2026-02-03');
+  const run = await strata(['schedule', 'backfill', 'planners/nightly', '--from', '2026-02-02', '--to', '2026-02-04', '--wait']);
+  expect(run.exitCode).toBe(0);
+  expect(run.stdout).toMatch(/completed: 3\/3 done/);
+  const days = ['01', '02', '03'].map((d) => `ticks/date=2026-02-${d}`);
+  const built = await stack.store.getPartitions(days);
+  expect(days.map((p) => built.get(p)?.status)).toEqual(['live', 'live', 'live']);
+  const missing = await strata(['schedule', 'backfill', 'planners/nightly', '--from', '2026-02-02']);
+  expect([missing.exitCode, missing.stderr]).toEqual([2, expect.stringContaining('--from and --to')]);
+  expect((await strata(['schedule', 'delete', 'planners/nightly'])).exitCode).toBe(0);
+}, 120_000);

@@ -86,7 +86,7 @@ async function waitForBackfill(api: ApiClient, id: string, show: boolean): Promi
   }
 }
 
-async function started(api: ApiClient, backfillId: string, flags: BackfillFlags, what: string): Promise<number> {
+export async function started(api: ApiClient, backfillId: string, flags: Pick<BackfillFlags, 'json' | 'wait'>, what: string): Promise<number> {
   if (!flags.wait) {
     if (flags.json) printJson({ backfillId });
     else print(`${what} ${backfillId}; follow it with: strata backfill status ${backfillId} --wait`);

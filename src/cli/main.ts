@@ -42,6 +42,8 @@ Usage:
   strata schedule pause|unpause <team>/<name> [--note T]   stop or resume its ticks
   strata schedule trigger <team>/<name> [--overlap P]      start a tick now
   strata schedule delete <team>/<name>                     delete it (running builds go on)
+  strata schedule backfill <team>/<name> --from D --to D [--mode M] [--dry-run] [--wait]
+                                                           its own ticks over a past range, as one backfill
   strata backfill create --partition TEMPLATE... --from D --to D [--step S] [--timezone Z] [--mode missing|failed|all]
                   [--concurrency N] [--order oldest|newest] [--dry-run] [--wait]
                                                            build a range of partitions as one backfill; --wait shows

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import { parseYamlFile } from '../engine/yaml.js';
+import { started } from './backfill.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
 import { formatTable } from './format.js';
 
@@ -24,6 +25,12 @@ export interface ScheduleFlags {
   lookback?: number;
   deadline?: string;
   note?: string;
+  /** strata schedule backfill */
+  from?: string;
+  to?: string;
+  mode?: string;
+  wait?: boolean;
+  'dry-run'?: boolean;
 }
 
 /** A definition as the API shows it (src/schedules/definition.ts). */
@@ -215,6 +222,18 @@ export async function schedule(api: ApiClient, args: string[], flags: ScheduleFl
     else print(`triggered schedule ${ref.team}/${ref.name}: a tick starts now; see it with: strata schedule show ${ref.team}/${ref.name}`);
     return ExitCode.ok;
   }
+  if (action === 'backfill') {
+    const ref = scheduleRef(rest, flags, 'backfill');
+    if (!flags.from || !flags.to) usage('strata schedule backfill needs --from and --to (dates or local times in the schedule\'s zone, both ends inclusive)');
+    const body = { from: flags.from, to: flags.to, ...(flags.mode ? { mode: flags.mode } : {}), ...(flags['dry-run'] ? { dry_run: true } : {}) };
+    const res = await api.post<{ backfillId: string } | { dryRun: true; total: number; skipped: number; partitions: string[] }>(`${schedulePath(ref)}/backfill`, body);
+    if ('dryRun' in res) {
+      if (flags.json) printJson(res);
+      else print([`would build ${res.partitions.length} of ${res.total} partitions (${res.skipped} skipped):`, ...res.partitions.map((p) => `  ${p}`)].join('\n'));
+      return ExitCode.ok;
+    }
+    return started(api, res.backfillId, { json: flags.json, wait: flags.wait ?? false }, `backfill of schedule ${ref.team}/${ref.name}:`);
+  }
   if (action === 'delete') {
     const ref = scheduleRef(rest, flags, 'delete');
     await api.delete(schedulePath(ref));
@@ -222,5 +241,5 @@ export async function schedule(api: ApiClient, args: string[], flags: ScheduleFl
     else print(`deleted schedule ${ref.team}/${ref.name}`);
     return ExitCode.ok;
   }
-  return usage(`strata schedule needs create, list, show, update, pause, unpause, trigger or delete${action ? `, not "${action}"` : ''}`);
+  return usage(`strata schedule needs create, list, show, update, pause, unpause, trigger, backfill or delete${action ? `, not "${action}"` : ''}`);
 }
