@@ -64,7 +64,7 @@ export function createScheduleActivities(deps: { store: Store; jobs: JobReposito
         const message = `${mine.length} partition(s) of schedule ${input.team}/${input.schedule} for ${new Date(input.scheduledAtMs).toISOString()} were not live by ${deadlineAt}: ${mine.slice(0, 20).join(', ')}`;
         notifications.push(
           ...notificationsFor(
-            { subject: 'build', id: input.buildId, team: job.team, job: job.name, failure: { kind: 'user', type: 'partition_late', message }, at: new Date().toISOString() },
+            { subject: 'build', id: input.buildId, team: job.team, job: job.name, outcome: 'is late', failure: { kind: 'user', type: 'partition_late', message }, at: new Date().toISOString() },
             job.manifest.owner_email,
             deps.notifications,
           ),

@@ -156,6 +156,7 @@ test("deadline: a tick's partition not live by then gets one partition_late even
   });
   expect(late).toMatchObject({ type: 'partition_late', partitions: [partition], payload: { schedule: 'planners/slow', deadlineMs: 1000 } });
   const mail = await waitFor('the owner to be told', () => smtp.received.find((m) => m.to.includes('slow-owner@planners.example')));
+  expect(parseMail(mail.raw).subject).toMatch(/^\[strata\] build of planners\/slow is late: partition_late$/);
   expect(parseMail(mail.raw).text).toContain(`were not live by`);
   expect(parseMail(mail.raw).text).toContain(partition);
 

@@ -27,6 +27,8 @@ export interface FailureNotice {
   link?: string;
   /** ISO time of the failure. */
   at: string;
+  /** What happened to it, when not "failed" (a schedule's tick: "is late"). */
+  outcome?: string;
 }
 
 export type Notification =
@@ -98,7 +100,7 @@ export function normalizeEmails(value: string[] | string | undefined | null): st
 
 /** `[strata] deployment of finance/daily-sales failed: requirements_failed` */
 export function subjectFor(notice: FailureNotice): string {
-  const subject = `[strata] ${notice.subject} of ${target(notice)} failed: ${notice.failure.type}`;
+  const subject = `[strata] ${notice.subject} of ${target(notice)} ${notice.outcome ?? 'failed'}: ${notice.failure.type}`;
   return oneLine(subject, MAX_SUBJECT_CHARS);
 }
 
@@ -140,7 +142,7 @@ function textFor(notice: FailureNotice, route: NotificationRoute): string {
       ? `You are listed in owner_email of ${jobRef ? `${jobRef}'s` : 'the job'} job.yaml. This is a user error: the job itself (its code, job.yaml or requirements) needs a fix; the Strata administrators were not notified.`
       : 'You are an administrator of this Strata installation. This is a platform error: the infrastructure failed, not the job, so the job owners were not notified.';
   const lines = [
-    `The ${notice.subject} ${notice.id}${jobRef ? ` of ${jobRef}` : ` of team ${notice.team}`} failed.`,
+    `The ${notice.subject} ${notice.id}${jobRef ? ` of ${jobRef}` : ` of team ${notice.team}`} ${notice.outcome ?? 'failed'}.`,
     '',
     `What failed: ${describeType(failure.type)}`,
     `Kind:        ${failure.kind === 'user' ? "user error (the job's fault)" : 'platform error (the infrastructure)'}`,
