@@ -24,7 +24,7 @@ import {
 } from '../store/backfills.js';
 import { actorOf, checkTeam, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { streamEvents } from './eventStream.js';
+import { EventsPageSchema, EventsQuerySchema, resumeAfter, streamEvents } from './eventStream.js';
 import { defineRoute, iso, QueryInt, Timestamp, type Route } from './route.js';
 
 /** A range end: a date or a local time in the backfill's zone (src/engine/timeTemplates.ts). */
@@ -102,18 +102,7 @@ const BackfillViewSchema = z.object({
   partitionsOffset: z.number().int(),
 });
 
-const EventSchema = z.object({
-  eventId: z.number().int(),
-  buildId: z.string(),
-  timestampMs: z.number().int(),
-  type: z.string(),
-  job: z.string(),
-  taskId: z.string(),
-  partitions: z.array(z.string()),
-  payload: z.record(z.string(), z.unknown()),
-});
 
-const Flag = z.enum(['1', '0', 'true', 'false']).transform((v) => v === '1' || v === 'true');
 
 /** A range Strata cannot enumerate (it ends before it starts, too many partitions): a 422 naming the field. */
 function asBackfillError<T>(what: () => T): T {
@@ -308,16 +297,12 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
       tag: 'backfills',
       access: 'token',
       params: BackfillIdParams,
-      query: z.strictObject({
-        follow: Flag.default(false),
-        after: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0).meta({ description: 'Only events with a larger eventId' }),
-        limit: QueryInt(1, 10_000).default(1000),
-      }),
+      query: EventsQuerySchema,
       responses: {
         200: {
           description:
             'Without follow: a page of events and the eventId to continue after. With follow: text/event-stream of `build_event` messages (id = eventId, resumable with Last-Event-ID) and a final `end` message carrying the backfill status',
-          schema: z.object({ events: z.array(EventSchema), next: z.number().int() }),
+          schema: EventsPageSchema,
           alsoContentTypes: ['text/event-stream'],
         },
       },
@@ -328,8 +313,7 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
           const events = await store.backfills.events(record.id, query.after, query.limit);
           return { events, next: events.at(-1)?.eventId ?? query.after };
         }
-        const resumeFrom = Number(req.get('last-event-id'));
-        await followBackfill(deps, record.id, Number.isSafeInteger(resumeFrom) && resumeFrom > 0 ? resumeFrom : query.after, res);
+        await followBackfill(deps, record.id, resumeAfter(req, query.after), res);
         return undefined;
       },
     }),

@@ -10,7 +10,7 @@ import { FINISHED_BUILD_STATUSES, type BuildRecord, type Store } from '../store/
 import { BuildRequestStatus, JobStatus } from '../generated/databuild.js';
 import { checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { streamEvents } from './eventStream.js';
+import { EventsPageSchema, EventsQuerySchema, resumeAfter, streamEvents } from './eventStream.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 
 
@@ -58,16 +58,6 @@ export type BuildSummary = z.infer<typeof BuildSummarySchema>;
 export type BuildDetail = z.infer<typeof BuildDetailSchema>;
 export type TaskView = z.infer<typeof TaskViewSchema>;
 
-const EventSchema = z.object({
-  eventId: z.number().int(),
-  buildId: z.string(),
-  timestampMs: z.number().int(),
-  type: z.string(),
-  job: z.string(),
-  taskId: z.string(),
-  partitions: z.array(z.string()),
-  payload: z.record(z.string(), z.unknown()),
-});
 
 const summary = (b: BuildRecord): BuildSummary => ({
   buildId: b.buildId,
@@ -96,7 +86,6 @@ const Cursor = z
   .meta({ description: 'nextCursor of the previous page' });
 const toCursor = (b: BuildRecord) => `${b.createdAtMs}.${b.buildId}`;
 
-const Flag = z.enum(['1', '0', 'true', 'false']).transform((v) => v === '1' || v === 'true');
 
 export function buildRoutes(deps: ApiDeps): Route[] {
   const { store, client } = deps;
@@ -206,16 +195,12 @@ export function buildRoutes(deps: ApiDeps): Route[] {
       tag: 'builds',
       access: 'token',
       params: BuildIdParams,
-      query: z.strictObject({
-        follow: Flag.default(false),
-        after: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0).meta({ description: 'Only events with a larger eventId' }),
-        limit: QueryInt(1, 10_000).default(1000),
-      }),
+      query: EventsQuerySchema,
       responses: {
         200: {
           description:
             'Without follow: a page of events and the eventId to continue after. With follow: text/event-stream of `build_event` messages (id = eventId, resumable with Last-Event-ID) and a final `end` message carrying the build status',
-          schema: z.object({ events: z.array(EventSchema), next: z.number().int() }),
+          schema: EventsPageSchema,
           alsoContentTypes: ['text/event-stream'],
         },
       },
@@ -226,8 +211,7 @@ export function buildRoutes(deps: ApiDeps): Route[] {
           const events = await store.listEvents({ buildId: build.buildId, afterId: query.after, limit: query.limit });
           return { events, next: events.at(-1)?.eventId ?? query.after };
         }
-        const resumeFrom = Number(req.get('last-event-id'));
-        await followEvents(deps, build, Number.isSafeInteger(resumeFrom) && resumeFrom > 0 ? resumeFrom : query.after, res);
+        await followEvents(deps, build, resumeAfter(req, query.after), res);
         return undefined;
       },
     }),

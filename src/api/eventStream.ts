@@ -4,12 +4,42 @@
  * then one `end` message once the source has ended and every event it wrote has been sent. The store is
  * polled, since whichever worker runs the work writes its events there.
  */
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
 import type { BuildEventOf } from '../generated/databuild.js';
+import { QueryInt } from './route.js';
 
 const POLL_MS = 250;
 const KEEPALIVE_MS = 15_000;
 const PAGE = 1000;
+
+/** One event of the log, as the API shows it. */
+export const EventSchema = z.object({
+  eventId: z.number().int(),
+  buildId: z.string(),
+  timestampMs: z.number().int(),
+  type: z.string(),
+  job: z.string(),
+  taskId: z.string(),
+  partitions: z.array(z.string()),
+  payload: z.record(z.string(), z.unknown()),
+});
+
+/** The query of an events route: a page after an event id, or `follow=1` for a stream. */
+export const EventsQuerySchema = z.strictObject({
+  follow: z.enum(['1', '0', 'true', 'false']).transform((v) => v === '1' || v === 'true').default(false),
+  after: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0).meta({ description: 'Only events with a larger eventId' }),
+  limit: QueryInt(1, 10_000).default(1000),
+});
+
+/** A page of events and the eventId to continue after. */
+export const EventsPageSchema = z.object({ events: z.array(EventSchema), next: z.number().int() });
+
+/** Where a stream starts: after the Last-Event-ID a reconnecting client sends, else after `after`. */
+export function resumeAfter(req: Request, after: number): number {
+  const resumeFrom = Number(req.get('last-event-id'));
+  return Number.isSafeInteger(resumeFrom) && resumeFrom > 0 ? resumeFrom : after;
+}
 
 export interface EventSource {
   /** Events after `afterId`, at most `limit`, in order. */
