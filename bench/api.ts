@@ -5,12 +5,10 @@
  * duplicate partitions at the same time.
  */
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { cleanEnv, freePort, startNode } from './lib/proc.js';
 import { count, millis } from './lib/stats.js';
-import { writeJobs } from './lib/strata.js';
+import { startStrata, writeJobs } from './lib/strata.js';
 import type { BenchContext, Section } from './lib/types.js';
 
 const GET_RATE = 500;
@@ -37,27 +35,9 @@ async function autocannon(ctx: BenchContext, args: string[]): Promise<Autocannon
 }
 
 export async function run(ctx: BenchContext): Promise<Section> {
-  const { address, namespace } = await ctx.temporal();
-  const dataDir = ctx.tempDir('api-data');
   const jobsDir = writeJobs(ctx.tempDir('api-jobs'), { load: { manifest: { outputs: ['bench/load/id={id}'], exec: ['true'] } } });
-  const port = await freePort();
-  await startNode(ctx, {
-    script: path.join(ctx.root, 'src', 'main.ts'),
-    env: {
-      ...cleanEnv(),
-      STRATA_TEMPORAL_ADDRESS: address,
-      STRATA_NAMESPACE: namespace,
-      STRATA_JOBS: jobsDir,
-      STRATA_DATA: dataDir,
-      STRATA_PORT: String(port),
-      STRATA_TASK_QUEUE: `bench-api-${path.basename(dataDir)}`,
-      STRATA_SHUTDOWN_GRACE_SECONDS: '5',
-    },
-    readyLine: 'Strata is running.',
-    logFile: path.join(dataDir, 'strata.log'),
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const auth = `Authorization=Bearer ${fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim()}`;
+  const { url, adminToken } = await startStrata(ctx, { name: 'api', jobsDir });
+  const auth = `Authorization=Bearer ${adminToken}`;
 
   // One finished build to read.
   const started = await fetch(`${url}/api/v1/builds`, {

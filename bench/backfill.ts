@@ -5,12 +5,9 @@
  * from the request to the last task's end, the time from the request to the first task's start (both from
  * the event log's own timestamps), and the history sizes of the workflows it ran.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cleanEnv, freePort, startNode } from './lib/proc.js';
 import { millis, seconds } from './lib/stats.js';
-import { writeJobs } from './lib/strata.js';
+import { startStrata, writeJobs } from './lib/strata.js';
 import type { BenchContext, Section } from './lib/types.js';
 
 /** BENCH_BACKFILL_PARTITIONS makes a smaller run, to try the section; the recorded one is 10,000. */
@@ -19,28 +16,10 @@ const CONCURRENCY = 32;
 const TARGET_TASKS_PER_S = 20;
 
 export async function run(ctx: BenchContext): Promise<Section> {
-  const { address, namespace, client } = await ctx.temporal();
-  const dataDir = ctx.tempDir('backfill-data');
+  const { client } = await ctx.temporal();
   const jobsDir = writeJobs(ctx.tempDir('backfill-jobs'), { hourly: { manifest: { outputs: ['bench/backfill/hour={h}'], exec: ['true'] } } });
-  const port = await freePort();
-  await startNode(ctx, {
-    script: path.join(ctx.root, 'src', 'main.ts'),
-    env: {
-      ...cleanEnv(),
-      STRATA_TEMPORAL_ADDRESS: address,
-      STRATA_NAMESPACE: namespace,
-      STRATA_JOBS: jobsDir,
-      STRATA_DATA: dataDir,
-      STRATA_PORT: String(port),
-      STRATA_TASK_QUEUE: `bench-backfill-${path.basename(dataDir)}`,
-      STRATA_MAX_TASKS: String(CONCURRENCY),
-      STRATA_SHUTDOWN_GRACE_SECONDS: '5',
-    },
-    readyLine: 'Strata is running.',
-    logFile: path.join(dataDir, 'strata.log'),
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const headers = { Authorization: `Bearer ${fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim()}`, 'Content-Type': 'application/json' };
+  const { url, adminToken } = await startStrata(ctx, { name: 'backfill', jobsDir, env: { STRATA_MAX_TASKS: String(CONCURRENCY) } });
+  const headers = { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' };
   const api = async (method: string, route: string, body?: unknown) => {
     const res = await fetch(`${url}${route}`, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
     if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);

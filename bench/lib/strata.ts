@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { startBuild } from '../../src/client/builds.js';
-import { startNode, cleanEnv, withDeadline, type NodeProcess } from './proc.js';
+import { startNode, cleanEnv, freePort, withDeadline, type NodeProcess } from './proc.js';
 import type { BenchContext } from './types.js';
 
 export interface BenchJob {
@@ -62,4 +62,31 @@ export async function runBuild(ctx: BenchContext, worker: StrataWorker, partitio
   const { buildId, handle } = await startBuild(client, { partitions, concurrency }, { taskQueue: worker.taskQueue });
   const result = await withDeadline(handle.result(), timeoutMs, `build ${buildId}`);
   return { buildId, tasks: result.tasks };
+}
+
+/**
+ * Strata as `npm start` runs it (src/main.ts: workers and API in one process) against the benchmark's
+ * dev server; ready once it says it is running. Returns the API's URL and the administrator's token.
+ */
+export async function startStrata(ctx: BenchContext, opts: { name: string; jobsDir: string; env?: Record<string, string> }): Promise<{ url: string; adminToken: string; dataDir: string }> {
+  const { address, namespace } = await ctx.temporal();
+  const dataDir = ctx.tempDir(`${opts.name}-data`);
+  const port = await freePort();
+  await startNode(ctx, {
+    script: path.join(ctx.root, 'src', 'main.ts'),
+    env: {
+      ...cleanEnv(),
+      STRATA_TEMPORAL_ADDRESS: address,
+      STRATA_NAMESPACE: namespace,
+      STRATA_JOBS: opts.jobsDir,
+      STRATA_DATA: dataDir,
+      STRATA_PORT: String(port),
+      STRATA_TASK_QUEUE: `bench-${opts.name}-${path.basename(dataDir)}`,
+      STRATA_SHUTDOWN_GRACE_SECONDS: '5',
+      ...opts.env,
+    },
+    readyLine: 'Strata is running.',
+    logFile: path.join(dataDir, 'strata.log'),
+  });
+  return { url: `http://127.0.0.1:${port}`, adminToken: fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim(), dataDir };
 }
