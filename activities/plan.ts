@@ -17,6 +17,8 @@ export interface AnalyzeGraphInput {
   team?: string;
   /** Build the requested partitions again even when they are live. */
   rebuild?: boolean;
+  /** A chunk of a backfill (see AnalyzeInput.backfill). */
+  backfill?: boolean;
 }
 
 export interface PlanSummary {
@@ -109,6 +111,7 @@ export function createPlanActivities(deps: { store: Store; jobs: JobRepository; 
         requested: input.requested,
         ...(input.team !== undefined ? { team: input.team } : {}),
         ...(input.rebuild ? { rebuild: true } : {}),
+        ...(input.backfill ? { backfill: true } : {}),
         jobs,
         jobProblems: problems,
         lookup: (refs) => deps.store.getPartitions(refs),

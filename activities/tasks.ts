@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
-import { matchPattern, substitute, varsIn } from '../src/engine/partitions.js';
+import { execArgv, matchPattern, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
 import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
 import { jobEnvironment, jobFolders } from '../src/jobs/manifest.js';
@@ -143,13 +143,13 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const job = (await deps.jobs.load()).jobs.get(task.job);
       if (!job) return reject(`job ${task.job} no longer exists (or its job.yaml is invalid) in ${deps.jobs.dir}`);
 
-      let bindings: Record<string, string> | undefined;
+      const bindings: Record<string, string>[] = [];
       for (const out of task.config.outputs) {
         const match = job.outputs.map((p) => matchPattern(p, out)).find((b) => b !== undefined);
         if (!match) return reject(`job ${job.name} does not declare the output "${out}"`);
-        bindings ??= match;
+        bindings.push(match);
       }
-      const argv = [...job.manifest.exec.map((arg) => substitute(arg, bindings ?? {})), ...task.config.args];
+      const argv = [...execArgv(job.manifest.exec, bindings), ...task.config.args];
       const unbound = argv.flatMap((arg) => varsIn(arg));
       if (unbound.length > 0) return reject(`exec of job ${job.name} uses {${unbound.join('}, {')}}, which its outputs do not bind`);
       const badEnv = Object.keys(task.config.env).filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || RESERVED_ENV.includes(k));

@@ -13,6 +13,9 @@ import { sharedDir, startStack, waitFor, type Stack } from './helpers/stack.js';
 const work = taskWorkspace('backfills');
 const { RUNS, task, runtime_env } = work;
 const TIMES = path.join(sharedDir('backfill-times'), 'times');
+const GROUPS = sharedDir('backfill-groups');
+// Records what one run of the grouped job was given: its partitions and its arguments.
+const grouped = ['sh', '-c', 'echo "$STRATA_PARTITIONS $*" > "$(mktemp "$GROUPS/run.XXXXXX")"', 'grouped', '--date={d}'];
 // Records its start and end (ns) around a short sleep, as test/concurrency.test.ts measures.
 const timed = ['sh', '-c', 'mkdir -p "$TIMES"; s=$(date +%s%N); sleep 0.2; echo "$s $(date +%s%N)" > "$(mktemp "$TIMES/$(echo "$STRATA_PARTITIONS" | tr /= __).XXXXXX")"'];
 
@@ -25,6 +28,7 @@ beforeAll(async () => {
     daily: { team: 'planners', outputs: ['daily/date={d}'], exec: task, runtime_env },
     load: { team: 'planners', outputs: ['load/date={d}'], exec: timed, runtime_env: { TIMES } },
     part: { team: 'planners', outputs: ['part/date={d}'], exec: task, runtime_env },
+    monthly: { team: 'planners', outputs: ['monthly/date={d}'], inputs: ['part/date={d}'], exec: grouped, runtime_env: { GROUPS }, backfill: { max_partitions_per_task: 10 } },
   });
   stack = await startStack({ jobsDir });
   api = await startApi(stack);
@@ -87,14 +91,14 @@ test('a daily 00:30 Europe/Paris schedule with {date-1d}, backfilled over both D
   expect((await request(api.app).delete('/api/v1/schedules/planners/nightly').set(as(token))).status).toBe(204);
 });
 
-test('200 partitions at concurrency 16: never more than 16 tasks at once, all live, each run once', async () => {
-  const id = await start({ partitions: ['load/date={date}'], from: '2025-01-01', to: '2025-07-19', concurrency: 16 });
-  const done = await finished(id, 85_000);
-  expect(counts(done)).toEqual({ total: 200, live: 200, skipped: 0, building: 0, failed: 0, pending: 0 });
+test('500 partitions at concurrency 16: never more than 16 tasks at once, all live, each run once', async () => {
+  const id = await start({ partitions: ['load/date={date}'], from: '2025-01-01', to: '2026-05-15', concurrency: 16 });
+  const done = await finished(id, 170_000);
+  expect(counts(done)).toEqual({ total: 500, live: 500, skipped: 0, building: 0, failed: 0, pending: 0 });
   expect(done.status).toBe('completed');
   const files = fs.readdirSync(TIMES).filter((f) => f.startsWith('load_'));
-  expect(files).toHaveLength(200);
-  expect(new Set(files.map((f) => f.replace(/\.[^.]+$/, ''))).size).toBe(200);
+  expect(files).toHaveLength(500);
+  expect(new Set(files.map((f) => f.replace(/\.[^.]+$/, ''))).size).toBe(500);
   const points = files
     .flatMap((f) => {
       const [s, e] = fs.readFileSync(path.join(TIMES, f), 'utf8').trim().split(' ').map(BigInt);
@@ -109,6 +113,33 @@ test('200 partitions at concurrency 16: never more than 16 tasks at once, all li
   for (const [, delta] of points) peak = Math.max(peak, (open += delta));
   expect(peak).toBeLessThanOrEqual(16);
   expect(peak).toBeGreaterThan(1);
+}, 180_000);
+
+test('backfill.max_partitions_per_task: 25 days are 3 runs of the job (10, 10, 5), each given its partitions; an ordinary build still runs one', async () => {
+  const all = days('2025-05-01', 25);
+  const id = await start({ partitions: ['monthly/date={date}'], from: '2025-05-01', to: '2025-05-25', concurrency: 4 });
+  expect(counts(await finished(id))).toEqual({ total: 25, live: 25, skipped: 0, building: 0, failed: 0, pending: 0 });
+  const runs = fs
+    .readdirSync(GROUPS)
+    .map((f) => fs.readFileSync(path.join(GROUPS, f), 'utf8').trim().split(' '))
+    .map(([partitions, ...args]) => ({ partitions: partitions!.split(','), args }))
+    .sort((a, b) => a.partitions[0]!.localeCompare(b.partitions[0]!));
+  const chunk = (from: number, to: number) => all.slice(from, to);
+  expect(runs).toEqual([
+    { partitions: chunk(0, 10).map((d) => `monthly/date=${d}`), args: chunk(0, 10).map((d) => `--date=${d}`) },
+    { partitions: chunk(10, 20).map((d) => `monthly/date=${d}`), args: chunk(10, 20).map((d) => `--date=${d}`) },
+    { partitions: chunk(20, 25).map((d) => `monthly/date=${d}`), args: chunk(20, 25).map((d) => `--date=${d}`) },
+  ]);
+  // Its upstream stays one task per partition.
+  expect(all.map((d) => countRuns(RUNS, `part/date=${d}`))).toEqual(all.map(() => 1));
+  const live = await stack.store.getPartitions(all.map((d) => `monthly/date=${d}`));
+  expect(new Set([...live.values()].map((p) => p.taskId)).size).toBe(3);
+
+  const one = await post('/api/v1/builds', { partitions: ['monthly/date=2025-06-01'] });
+  await stack.env.client.workflow.getHandle(one.body.workflowId).result();
+  const contents = fs.readdirSync(GROUPS).map((f) => fs.readFileSync(path.join(GROUPS, f), 'utf8').trim());
+  expect(contents).toHaveLength(4);
+  expect(contents).toContain('monthly/date=2025-06-01 --date=2025-06-01');
 }, 90_000);
 
 test('mode missing on a half-built range builds only the missing half; dry_run says so and starts nothing', async () => {

@@ -44,6 +44,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
             buildId,
             requested: partitions,
             keepGoing: true,
+            backfill: true,
             concurrency: input.concurrency,
             ...(input.team !== undefined ? { team: input.team } : {}),
             ...(input.rebuild ? { rebuild: true } : {}),

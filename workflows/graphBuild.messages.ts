@@ -13,6 +13,8 @@ export interface GraphBuildInput {
   team?: string;
   /** Build the requested partitions again even when they are live (the next generation of their tasks). */
   rebuild?: boolean;
+  /** A chunk of a backfill: jobs with `backfill.max_partitions_per_task` get that many partitions per task. */
+  backfill?: boolean;
   /**
    * A failed task does not stop the build: what does not need it goes on, and the build fails at the end
    * naming the failed tasks (backfills). Absent: the first failure cancels the rest.

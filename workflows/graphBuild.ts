@@ -93,10 +93,11 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
     states = [...input.carried.states];
   } else {
     const rebuild = input.rebuild ? { rebuild: true } : {};
+    const backfill = input.backfill ? { backfill: true } : {};
     emit({ type: 'build_requested', partitions: input.requested, payload: { requested: input.requested, concurrency, team: input.team ?? '', ...rebuild } });
     await flush();
     try {
-      summary = await analyzeGraph({ buildId, requested: input.requested, ...(input.team !== undefined ? { team: input.team } : {}), ...rebuild });
+      summary = await analyzeGraph({ buildId, requested: input.requested, ...(input.team !== undefined ? { team: input.team } : {}), ...rebuild, ...backfill });
     } catch (err) {
       if (isCancellation(err)) throw err;
       return failBuild(failureOf(err));

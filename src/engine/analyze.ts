@@ -18,6 +18,8 @@ export interface AnalyzeInput {
   requested: PartitionRef[];
   /** Build the requested partitions again even when they are live (their upstream stays as it is). */
   rebuild?: boolean;
+  /** The build is (a chunk of) a backfill: jobs with `backfill.max_partitions_per_task` get several partitions per task. */
+  backfill?: boolean;
   /** The requesting team: the plan may only run its jobs. Absent when an administrator asked. */
   team?: string;
   jobs: Map<string, JobDefinition>;
@@ -90,20 +92,30 @@ export function invalidVars(job: JobDefinition, ref: PartitionRef, bindings: Rec
   );
 }
 
-/** The declarative job.config: one task per distinct binding of the output variables. */
-export function configureDeclarative(job: JobDefinition, requests: { ref: PartitionRef; bindings: Record<string, string> }[]): JobConfig[] {
-  const byBinding = new Map<string, JobConfig>();
-  for (const { bindings } of requests) {
-    const key = JSON.stringify(Object.entries(bindings).sort(([a], [b]) => a.localeCompare(b)));
-    if (byBinding.has(key)) continue;
-    byBinding.set(key, {
-      outputs: job.outputs.map((p) => instantiate(p, bindings)),
-      inputs: job.inputs.map(({ pattern, depType }) => ({ depType, partitionRef: instantiate(pattern, bindings) })),
-      args: [],
-      env: {},
-    });
+/**
+ * The declarative job.config: one task per distinct binding of the output variables, or, with
+ * `perTask` > 1 (a backfill of a job with `backfill.max_partitions_per_task`), one task per `perTask`
+ * consecutive bindings in the order requested, its outputs and inputs those of all of them.
+ */
+export function configureDeclarative(job: JobDefinition, requests: { ref: PartitionRef; bindings: Record<string, string> }[], perTask = 1): JobConfig[] {
+  const bindings = new Map<string, Record<string, string>>();
+  for (const request of requests) {
+    const key = JSON.stringify(Object.entries(request.bindings).sort(([a], [b]) => a.localeCompare(b)));
+    if (!bindings.has(key)) bindings.set(key, request.bindings);
   }
-  return [...byBinding.values()];
+  const distinct = [...bindings.values()];
+  const configs: JobConfig[] = [];
+  for (let i = 0; i < distinct.length; i += perTask) {
+    const group = distinct.slice(i, i + perTask);
+    const inputs = new Map<PartitionRef, JobConfig['inputs'][number]>();
+    for (const b of group)
+      for (const { pattern, depType } of job.inputs) {
+        const partitionRef = instantiate(pattern, b);
+        if (!inputs.has(partitionRef)) inputs.set(partitionRef, { depType, partitionRef });
+      }
+    configs.push({ outputs: group.flatMap((b) => job.outputs.map((p) => instantiate(p, b))), inputs: [...inputs.values()], args: [], env: {} });
+  }
+  return configs;
 }
 
 export async function analyze(input: AnalyzeInput): Promise<AnalyzeResult> {
@@ -323,7 +335,7 @@ async function configureJob(
   emit({ type: 'arg_validate_success', job: job.name, partitions: outputs, payload: { outputs } });
 
   let configs: JobConfig[];
-  if (job.manifest.config === undefined) configs = configureDeclarative(job, requests);
+  if (job.manifest.config === undefined) configs = configureDeclarative(job, requests, input.backfill ? (job.manifest.backfill?.max_partitions_per_task ?? 1) : 1);
   else {
     try {
       configs = await input.runConfig(job, outputs);

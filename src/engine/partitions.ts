@@ -116,6 +116,18 @@ export function substitute(text: string, bindings: Record<string, string>): stri
   return text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => bindings[name] ?? whole);
 }
 
+/**
+ * A job's exec for a task's outputs: an argument with variables becomes one argument per distinct value
+ * it takes over the outputs, in their order, so a task of several partitions (a backfill's group) gets
+ * them all (`--date={date}` → `--date=2026-01-01 --date=2026-01-02`); a task of one partition, one each.
+ */
+export function execArgv(exec: readonly string[], bindings: readonly Record<string, string>[]): string[] {
+  return exec.flatMap((arg) => {
+    if (varsIn(arg).length === 0) return [arg];
+    return [...new Set((bindings.length > 0 ? bindings : [{}]).map((b) => substitute(arg, b)))];
+  });
+}
+
 /** Variables `{name}` used in a piece of text (an exec argument). */
 export function varsIn(text: string): string[] {
   return [...text.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!);

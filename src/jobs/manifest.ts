@@ -9,6 +9,9 @@ import { PatternError, matchPattern, parsePattern, varsIn, type PartitionPattern
 import { renderTemplate, templateProblem, zoneProblem } from '../engine/timeTemplates.js';
 import { JobScheduleSchema, type ScheduleDefinition } from '../schedules/definition.js';
 
+/** The most partitions one task of a backfill may get (`backfill.max_partitions_per_task`). */
+export const MAX_PARTITIONS_PER_TASK = 1000;
+
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 const envMap = z.record(envName, z.string());
 
@@ -99,6 +102,10 @@ export const JobManifestSchema = z
     network: z.boolean().default(true),
     /** Build the job's partitions on a schedule (the schedule <team>/<name>, created or updated by a deployment). */
     schedule: JobScheduleSchema.optional(),
+    /** How a backfill plans this job: one task per `max_partitions_per_task` consecutive partitions (Dagster's multi-run policy). */
+    backfill: z
+      .strictObject({ max_partitions_per_task: z.number().int().min(1).max(MAX_PARTITIONS_PER_TASK, `must be at most ${MAX_PARTITIONS_PER_TASK}`) })
+      .optional(),
   })
   .superRefine((m, ctx) => {
     for (const [path, value] of stringsIn(m.jobtype_extra ?? {})) {
@@ -151,6 +158,12 @@ export const JobManifestSchema = z
       });
     }
     if (m.schedule) scheduleProblems(m, outputVars, ctx);
+    if (m.backfill && m.config !== undefined && m.backfill.max_partitions_per_task > 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backfill', 'max_partitions_per_task'],
+        message: 'cannot be used with `config`: a config command plans its own tasks (one of its configs may list many outputs)',
+      });
     for (const [name, regex] of Object.entries(m.vars)) {
       if (!outputVars.has(name))
         ctx.addIssue({ code: 'custom', path: ['vars', name], message: `no output has the variable {${name}}` });

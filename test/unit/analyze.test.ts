@@ -100,6 +100,31 @@ describe('graph.analyze', () => {
     expect(!neither.ok && neither.failure.type).toBe('multiple_producers');
   });
 
+  test('in a backfill, a job with backfill.max_partitions_per_task gets that many consecutive partitions per task; its upstream stays one per partition', async () => {
+    const defs = {
+      raw: { outputs: ['raw/date={d}'] },
+      monthly: { outputs: ['agg/date={d}', 'agg-count/date={d}'], inputs: ['raw/date={d}', 'fx/all'], backfill: { max_partitions_per_task: 3 } },
+      fx: { outputs: ['fx/all'] },
+    };
+    const requested = ['agg/date=05', 'agg/date=01', 'agg/date=02', 'agg/date=03', 'agg/date=04', 'agg-count/date=01'];
+    const result = await analyze(input(defs, requested, { backfill: true }));
+    if (!result.ok) throw new Error(result.failure.message);
+    const grouped = result.plan.tasks.filter((t) => t.job === 'monthly');
+    // In the order requested, each binding once: 05, 01, 02 | 03, 04.
+    expect(grouped.map((t) => t.config.outputs)).toEqual([
+      ['agg/date=05', 'agg-count/date=05', 'agg/date=01', 'agg-count/date=01', 'agg/date=02', 'agg-count/date=02'],
+      ['agg/date=03', 'agg-count/date=03', 'agg/date=04', 'agg-count/date=04'],
+    ]);
+    expect(grouped[0]!.config.inputs.map((i) => i.partitionRef)).toEqual(['raw/date=05', 'fx/all', 'raw/date=01', 'raw/date=02']);
+    expect(result.plan.tasks.filter((t) => t.job === 'raw')).toHaveLength(5);
+    expect(result.plan.tasks.filter((t) => t.job === 'fx')).toHaveLength(1);
+    expect(grouped[0]!.dependsOn.map((i) => result.plan.tasks[i]!.config.outputs[0]).sort()).toEqual(['fx/all', 'raw/date=01', 'raw/date=02', 'raw/date=05']);
+    // The same request as an ordinary build: one task per partition.
+    const ordinary = await analyze(input(defs, requested));
+    if (!ordinary.ok) throw new Error(ordinary.failure.message);
+    expect(ordinary.plan.tasks.filter((t) => t.job === 'monthly')).toHaveLength(5);
+  });
+
   test('a cycle is a typed failure that lists it', async () => {
     const result = await analyze(input({ a: { outputs: ['a/d={d}'], inputs: ['b/d={d}'] }, b: { outputs: ['b/d={d}'], inputs: ['a/d={d}'] } }, ['a/d=1']));
     expect(!result.ok && result.failure.type).toBe('cycle_detected');

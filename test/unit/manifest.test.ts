@@ -55,6 +55,19 @@ retries: 2
     expect(() => parseJobManifest(file, `${base}${line}\n`)).toThrow(`${file}: ${expected}`);
   });
 
+  describe('backfill:', () => {
+    const job = (extra: string) => `name: a\nteam: t\nexec: ["true"]\noutputs: ["x/d={date}"]\n${extra}\n`;
+    test('max_partitions_per_task is a whole number from 1 to 1000, and not with a config command', () => {
+      expect(parseJobManifest(file, job('backfill: { max_partitions_per_task: 31 }')).manifest.backfill).toEqual({ max_partitions_per_task: 31 });
+      expect(() => parseJobManifest(file, job('backfill: { max_partitions_per_task: 0 }'))).toThrow(`${file}: backfill.max_partitions_per_task:`);
+      expect(() => parseJobManifest(file, job('backfill: { max_partitions_per_task: 1001 }'))).toThrow('backfill.max_partitions_per_task: must be at most 1000');
+      expect(() => parseJobManifest(file, job('backfill: { max_partitions: 3 }'))).toThrow(`${file}: backfill: unknown key "max_partitions"`);
+      expect(() => parseJobManifest(file, job('config: ["./config.sh"]\nbackfill: { max_partitions_per_task: 3 }'))).toThrow(
+        `${file}: backfill.max_partitions_per_task: cannot be used with \`config\``,
+      );
+    });
+  });
+
   describe('schedule:', () => {
     const scheduled = (outputs: string, schedule: string) => `name: a\nteam: t\nexec: ["true"]\noutputs: ${outputs}\nschedule: ${schedule}\n`;
 

@@ -1,5 +1,5 @@
 import { partitionsForSearchAttribute } from '../../src/temporal/searchAttributes.js';
-import { instantiate, matchPattern, parsePattern, partitionRefProblem, PatternError, substitute } from '../../src/engine/partitions.js';
+import { instantiate, matchPattern, parsePattern, partitionRefProblem, PatternError, substitute, execArgv } from '../../src/engine/partitions.js';
 
 describe('partition patterns', () => {
   test('bind any number of dimensions and instantiate them back', () => {
@@ -36,6 +36,13 @@ describe('partition patterns', () => {
     expect(partitionRefProblem('/a')).toMatch(/empty path segment/);
     expect(partitionRefProblem('a/k=v w')).toMatch(/invalid value/);
     expect(partitionRefProblem('a/k=v')).toBeUndefined();
+  });
+
+  test('execArgv gives an argument with variables once per distinct value over the outputs, in order', () => {
+    const exec = ['spark-submit', 'daily.py', '--date={date}', '{region}', '--all'];
+    expect(execArgv(exec, [{ date: '01', region: 'eu' }])).toEqual(['spark-submit', 'daily.py', '--date=01', 'eu', '--all']);
+    expect(execArgv(exec, [{ date: '02', region: 'eu' }, { date: '01', region: 'eu' }, { date: '02', region: 'eu' }])).toEqual(['spark-submit', 'daily.py', '--date=02', '--date=01', 'eu', '--all']);
+    expect(execArgv(['run', '{date}'], [])).toEqual(['run', '{date}']);
   });
 
   test('substitute replaces known variables and keeps the others', () => {
