@@ -1,11 +1,12 @@
 /** A schedule's ticks: the times of its earlier ticks (lookback), and partitions a tick did not make live by its deadline. */
 import { Context } from '@temporalio/activity';
-import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
-import { scheduleTemporalId } from '../src/engine/ids.js';
+import { scheduleTemporalId, tickBuildId } from '../src/engine/ids.js';
+import { renderTemplate } from '../src/engine/timeTemplates.js';
 import { matchPattern } from '../src/engine/partitions.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/routes.js';
 import type { Store } from '../src/store/store.js';
+import { scheduleMatchingTimes } from '../src/temporal/scheduleTimes.js';
 
 const DAY_MS = 86_400_000;
 
@@ -18,24 +19,57 @@ export interface LateInput {
   partitions: string[];
 }
 
-export function createScheduleActivities(deps: { store: Store; jobs: JobRepository; namespace: string; notifications: NotificationSettings }) {
+export interface SkippedTicksInput {
+  team: string;
+  schedule: string;
+  /** The build of the tick that was running. */
+  buildId: string;
+  /** That tick's scheduled time, and when it ended: the times strictly between found no tick. */
+  afterMs: number;
+  untilMs: number;
+  partitions: string[];
+  timezone: string;
+}
+
+/** At most this many `tick_skipped` events for one running tick (an `every: 1s` schedule stuck for a day has 86,400). */
+export const MAX_SKIPPED_EVENTS = 1000;
+
+export function createScheduleActivities(deps: { store: Store; jobs: JobRepository; notifications: NotificationSettings }) {
   return {
     /**
      * The scheduled times of the `count` ticks before `beforeMs`, as Temporal's own spec computes them
      * (cron or interval, time zone): ListScheduleMatchingTimes over a window that grows until it holds them.
      */
     async previousTicks(input: { team: string; schedule: string; beforeMs: number; count: number }): Promise<number[]> {
-      const { workflowService } = Context.current().client;
       for (let windowMs = DAY_MS; ; windowMs *= 4) {
-        const res = await workflowService.listScheduleMatchingTimes({
-          namespace: deps.namespace,
-          scheduleId: scheduleTemporalId(input.team, input.schedule),
-          startTime: msToTs(input.beforeMs - windowMs),
-          endTime: msToTs(input.beforeMs - 1),
-        });
-        const times = (res.startTime ?? []).map((t) => tsToMs(t)).filter((t) => t < input.beforeMs);
+        const times = (await scheduleMatchingTimes(Context.current().client, scheduleTemporalId(input.team, input.schedule), input.beforeMs - windowMs, input.beforeMs - 1)).filter((t) => t < input.beforeMs);
         if (times.length >= input.count || windowMs >= 400 * DAY_MS) return times.slice(-input.count);
       }
+    },
+
+    /**
+     * With overlap "skip", every scheduled time that came while a tick ran found it running and Temporal
+     * started nothing for it: one `tick_skipped` event each, on the running tick's build, naming the
+     * partitions that time would have built. A time that has a build of its own anyway (a trigger) is left out.
+     */
+    async reportSkippedTicks(input: SkippedTicksInput): Promise<number> {
+      const times = (await scheduleMatchingTimes(Context.current().client, scheduleTemporalId(input.team, input.schedule), input.afterMs + 1, input.untilMs));
+      const skipped: number[] = [];
+      for (const at of times.slice(-MAX_SKIPPED_EVENTS)) if (!(await deps.store.getBuild(tickBuildId(input.team, input.schedule, at)))) skipped.push(at);
+      const schedule = `${input.team}/${input.schedule}`;
+      await deps.store.appendEvents(
+        skipped.map((at) => {
+          const partitions = [...new Set(input.partitions.map((t) => renderTemplate(t, at, input.timezone)))];
+          return {
+            buildId: input.buildId,
+            type: 'tick_skipped' as const,
+            partitions,
+            payload: { schedule, scheduledAtMs: at, partitions, reason: 'overlap', runningBuildId: input.buildId },
+            dedupeKey: `${input.buildId}/tick_skipped/${at}`,
+          };
+        }),
+      );
+      return skipped.length;
     },
 
     /**

@@ -104,7 +104,7 @@ export async function createWorkers(
   const { buildImage, ...deploySteps } = deploy;
   const runs = createRunActivities({ store, jobs, taskEnv });
   const backfills = createBackfillActivities({ store });
-  const schedules = createScheduleActivities({ store, jobs, namespace: config.temporal.namespace, notifications: notificationSettings });
+  const schedules = createScheduleActivities({ store, jobs, notifications: notificationSettings });
   const notifications = createNotificationActivities({ ...(config.notifications.smtp ? { smtp: config.notifications.smtp } : {}) });
   const identity = `strata@${os.hostname()}:${process.pid}`;
   const shutdownGraceTime = `${config.shutdownGraceSeconds}s`;

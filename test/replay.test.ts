@@ -24,6 +24,7 @@ test('histories are recorded for builds, tasks, deployments, DAG runs, schedule 
     'jobExec-retried-failure.json',
     'jobExec-success.json',
     'jobRun-retried-failure.json',
+    'scheduledBuild-tick-reports-skipped.json',
     'scheduledBuild-tick.json',
   ]);
 });

@@ -2,8 +2,11 @@
  * Schedules on a real dev server: each is a Temporal Schedule whose ticks build the partitions their
  * templates name for the tick's scheduled time (TemporalScheduledStartTime, not the wall clock).
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ScheduleOverlapPolicy, WorkflowNotFoundError, type WorkflowExecutionInfo } from '@temporalio/client';
 import request from 'supertest';
-import { tickBuildId } from '../src/engine/ids.js';
+import { buildWorkflowId, scheduleTemporalId, tickBuildId } from '../src/engine/ids.js';
 import { renderTemplate } from '../src/engine/timeTemplates.js';
 import { TemporalScheduledStartTime } from '../src/temporal/searchAttributes.js';
 import { startApi, type TestApi } from './helpers/api.js';
@@ -11,18 +14,22 @@ import { countRuns, makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
 import { parseMail, startSmtp, type Smtp } from './helpers/smtp.js';
 import { startStack, waitFor, type Stack } from './helpers/stack.js';
 
-const { RUNS, task, runtime_env, hold, release } = taskWorkspace('schedules');
+const { RUNS, GATES, task, runtime_env, hold, release, failOn } = taskWorkspace('schedules');
 const TEMPLATE = 'ticks/hour={datetime}';
 let stack: Stack;
+/** The worker that comes back after the outage test stopped the first one. */
+let returned: Stack | undefined;
+let jobsDir: string;
 let api: TestApi;
 let token: string;
 let smtp: Smtp;
 
 beforeAll(async () => {
   smtp = await startSmtp();
-  const jobsDir = await makeJobsRepo({
+  jobsDir = await makeJobsRepo({
     tick: { team: 'planners', outputs: ['ticks/hour={h}'], exec: task, runtime_env },
     hourly: { team: 'planners', outputs: ['hourly/hour={h}'], exec: task, runtime_env },
+    recover: { team: 'planners', outputs: ['recover/hour={h}'], exec: task, runtime_env },
     slow: { team: 'planners', outputs: ['slow/day={d}'], exec: task, runtime_env, owner_email: 'slow-owner@planners.example' },
   });
   stack = await startStack({ jobsDir, extraEnv: { STRATA_SMTP_URL: smtp.url } });
@@ -32,6 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await api?.close();
+  await returned?.teardown();
   await stack?.teardown();
   await smtp?.close();
 });
@@ -167,7 +175,7 @@ test("deadline: a tick's partition not live by then gets one partition_late even
   await request(api.app).delete('/api/v1/schedules/planners/slow').set(as(token));
 });
 
-test('overlap skip: ticks that come while the previous one still runs are skipped, and GET shows how many', async () => {
+test('overlap skip: each time that comes while the previous tick still runs is skipped, shown in recent and as a tick_skipped event', async () => {
   // A partition of its own: the deadline test built today's, this one is a month ahead.
   const ahead = 'slow/day={date+1m}';
   const held = renderTemplate(ahead, Date.now(), 'UTC');
@@ -178,8 +186,84 @@ test('overlap skip: ticks that come while the previous one still runs are skippe
     const res = await show('busy');
     return res.body.skippedOverlap >= 2 ? res.body : undefined;
   });
-  expect(skipped.recent).toHaveLength(1);
-  expect(skipped.recent[0].status).toBe('executing');
+  type Recent = { scheduledAt: string; buildId: string | null; status: string; skippedBecause?: string };
+  const running = (skipped.recent as Recent[]).filter((r) => r.buildId !== null);
+  expect(running).toHaveLength(1);
+  expect(running[0]!.status).toBe('executing');
+  // While it runs, the times that found it running are in `recent`, newest first, naming the build they waited on.
+  const whileRunning = (skipped.recent as Recent[]).filter((r) => r.status === 'skipped');
+  expect(whileRunning.length).toBeGreaterThanOrEqual(2);
+  for (const r of whileRunning) expect(r).toEqual({ scheduledAt: r.scheduledAt, buildId: null, status: 'skipped', skippedBecause: running[0]!.buildId });
+  expect(Date.parse(whileRunning.at(-1)!.scheduledAt)).toBeGreaterThan(Date.parse(running[0]!.scheduledAt));
+  expect(skipped.recent[0].status).toBe('skipped');
+
   release(held);
+  // When the tick ends it writes one tick_skipped event per time it made Temporal skip, on its build.
+  const events = await waitFor('the tick_skipped events', async () => {
+    const found = await stack.store.listEvents({ buildId: running[0]!.buildId!, type: 'tick_skipped' });
+    return found.length > 0 ? found : undefined;
+  });
+  expect(events.length).toBeGreaterThanOrEqual(whileRunning.length);
+  for (const event of events) {
+    const at = Number((event.payload as { scheduledAtMs: number }).scheduledAtMs);
+    expect(event.payload).toEqual({ schedule: 'planners/busy', scheduledAtMs: at, partitions: [renderTemplate(ahead, at, 'UTC')], reason: 'overlap', runningBuildId: running[0]!.buildId });
+    expect(await stack.store.getBuild(tickBuildId('planners', 'busy', at))).toBeUndefined();
+  }
+  expect(new Set(events.map((e) => (e.payload as { scheduledAtMs: number }).scheduledAtMs)).size).toBe(events.length);
+  await request(api.app).post('/api/v1/schedules/planners/busy/pause').set(as(token));
+  // After it, `recent` keeps them, read from those events.
+  const after = (await show('busy')).body.recent as Recent[];
+  const kept = after.filter((r) => r.skippedBecause === running[0]!.buildId).map((r) => Date.parse(r.scheduledAt));
+  expect(kept.sort()).toEqual(events.map((e) => Number((e.payload as { scheduledAtMs: number }).scheduledAtMs)).sort());
   await request(api.app).delete('/api/v1/schedules/planners/busy').set(as(token));
 });
+
+// Last: it stops the stack's worker.
+test('lookback heals: a tick after a failed tick and after a worker outage builds what they missed, each partition once more at most', async () => {
+  const created = await request(api.app).post('/api/v1/schedules').set(as(token)).send({ name: 'recover', partitions: ['recover/hour={datetime}'], cron: '0 * * * *', lookback: 3 });
+  expect(created.status).toBe(201);
+  // A tick's own hour and those of the three cron ticks before it.
+  const hours = (at: number) => {
+    const last = Math.floor((at - 1) / HOUR) * HOUR;
+    return [...new Set([at, last, last - HOUR, last - 2 * HOUR].map((t) => renderTemplate('recover/hour={datetime}', t, 'UTC')))];
+  };
+  // The hour before the last one: in the lookback of both ticks, even if an hour begins between them.
+  const previous = renderTemplate('recover/hour={datetime}', Math.floor((Date.now() - 1) / HOUR) * HOUR - HOUR, 'UTC');
+  failOn(previous);
+  const { tick: first, build: failed } = await triggeredBuild('recover');
+  expect(failed.status).toBe('failed');
+  expect(hours(Date.parse(first.scheduledAt))).toContain(previous);
+  expect((await stack.store.getPartitions([previous])).get(previous)?.status).toBe('failed');
+  fs.rmSync(path.join(GATES, `${previous.replace(/[/=,]/g, '_')}.fail`));
+  const firstHours = hours(Date.parse(first.scheduledAt));
+  const liveAfterFirst = await stack.store.getPartitions(firstHours);
+
+  // The outage: no worker. Temporal still starts the tick, which waits for one.
+  const recover = stack.env.client.schedule.getHandle(scheduleTemporalId('planners', 'recover'));
+  await waitFor('the first tick to end', async () => (await recover.describe()).info.runningActions.length === 0);
+  await stack.stopWorkers();
+  const stoppedAt = Date.now();
+  // Temporal names a tick's workflow after its time to the second: a second trigger within it would start nothing.
+  await waitFor('the next second', () => Math.floor(Date.now() / 1000) > Math.floor(Date.parse(first.scheduledAt) / 1000));
+  await recover.trigger(ScheduleOverlapPolicy.SKIP);
+  const scheduledAt = (wf: WorkflowExecutionInfo) => new Date((wf.searchAttributes[TemporalScheduledStartTime.name] as Date[])[0]!).getTime();
+  // Visibility is eventually consistent: the first tick may still be listed as running for a moment.
+  const waiting = await waitFor('the tick started while no worker runs', async () => {
+    const query = `WorkflowType = 'scheduledBuild' AND StrataSchedule = 'planners/recover' AND ExecutionStatus = 'Running'`;
+    for await (const wf of stack.env.client.workflow.list({ query })) if (wf.startTime.getTime() >= stoppedAt) return wf;
+    return undefined;
+  }, 20_000);
+  const at = scheduledAt(waiting);
+  // Nothing has run it: its build does not exist yet.
+  await expect(stack.env.client.workflow.getHandle(buildWorkflowId(tickBuildId('planners', 'recover', at))).describe()).rejects.toThrow(WorkflowNotFoundError);
+  returned = await startStack({ jobsDir, env: stack.env, dataDir: stack.config.dataDir });
+  await stack.env.client.workflow.getHandle(waiting.workflowId).result();
+  const healed = (await returned.store.getBuild(tickBuildId('planners', 'recover', at)))!;
+  expect(healed.status).toBe('completed');
+  const expected = hours(at);
+  expect(expected).toContain(previous);
+  const found = await returned.store.getPartitions(expected);
+  for (const ref of expected) expect(found.get(ref)?.status).toBe('live');
+  // The failed hour ran twice (failed, then healed); an hour the failure cancelled, twice; every other one once.
+  for (const ref of new Set([...firstHours, ...expected])) expect(countRuns(RUNS, ref)).toBe(ref === previous || (firstHours.includes(ref) && liveAfterFirst.get(ref)?.status !== 'live') ? 2 : 1);
+}, 60_000);

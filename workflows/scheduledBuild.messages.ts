@@ -11,6 +11,8 @@ export interface ScheduledBuildInput {
   lookback?: number;
   /** Partitions not live this long after the scheduled time are reported late. */
   deadlineMs?: number;
+  /** Overlap "skip": at its end the tick writes a `tick_skipped` event for each time Temporal skipped while it ran. */
+  reportSkipped?: boolean;
 }
 
 export interface ScheduledBuildResult {

@@ -6,7 +6,8 @@
  * delegation. The build's failure is the tick's, so Temporal's pause-on-failure sees it. With `lookback`
  * the build also takes the partitions of the earlier ticks (as Temporal's spec computes them), so a tick
  * after an outage or a failure builds what was missed; with a deadline, the tick's own partitions that
- * are not live by then get a `partition_late` event and their owners a notification.
+ * are not live by then get a `partition_late` event and their owners a notification. With overlap "skip",
+ * the times Temporal skipped while the tick ran get a `tick_skipped` event each when it ends.
  */
 import { ParentClosePolicy, patched, proxyLocalActivities, sleep, startChild, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
@@ -58,7 +59,13 @@ export async function scheduledBuild(input: ScheduledBuildInput): Promise<Schedu
       if (first === late)
         await sendNotifications(await local.reportLate({ buildId, team: input.team, schedule: input.schedule, scheduledAtMs: scheduledAt, deadlineMs, partitions: own }));
     }
-    await ended;
+    try {
+      await ended;
+    } finally {
+      // Temporal skips a tick silently (a count); the tick that made it skip names each time and its partitions.
+      if (input.reportSkipped && patched('schedule-skipped-ticks'))
+        await local.reportSkippedTicks({ team: input.team, schedule: input.schedule, buildId, afterMs: scheduledAt, untilMs: Date.now(), partitions: input.partitions, timezone: input.timezone });
+    }
   } catch (err) {
     // This time's build exists already (a trigger and a tick of one second): it is this tick's build.
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

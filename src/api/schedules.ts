@@ -3,7 +3,8 @@
  * and one row of Strata's store, which the list reads (Temporal's list is eventually consistent).
  */
 import { z } from 'zod';
-import { tickBuildId } from '../engine/ids.js';
+import { scheduleTemporalId, tickBuildId } from '../engine/ids.js';
+import { scheduleMatchingTimes } from '../temporal/scheduleTimes.js';
 import { localTime, renderTemplate } from '../engine/timeTemplates.js';
 import { StrataError } from '../errors.js';
 import {
@@ -20,6 +21,9 @@ import type { ScheduleRecord } from '../store/schedules.js';
 import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, iso, Timestamp, type Route } from './route.js';
+
+/** Entries of a schedule's `recent`. */
+const RECENT_TICKS = 50;
 
 const ScheduleParams = z.strictObject({ team: ScheduleNameSchema, name: ScheduleNameSchema });
 
@@ -43,7 +47,16 @@ const ScheduleDetailSchema = ScheduleViewSchema.extend({
   paused: z.boolean(),
   note: z.string().nullable(),
   next: z.array(TickSchema).meta({ description: 'The next 10 ticks with the exact partitions each builds' }),
-  recent: z.array(z.object({ scheduledAt: Timestamp, buildId: z.string(), status: z.string() })),
+  recent: z
+    .array(
+      z.object({
+        scheduledAt: Timestamp,
+        buildId: z.string().nullable().meta({ description: "The tick's build; null for a skipped tick" }),
+        status: z.string().meta({ description: "The build's status, or `skipped` for a time Temporal started no tick for (overlap: skip)" }),
+        skippedBecause: z.string().optional().meta({ description: 'A skipped tick: the build of the tick that was still running' }),
+      }),
+    )
+    .meta({ description: `The last ticks, newest first (at most ${RECENT_TICKS}): the runs Temporal started, and the times it skipped` }),
   skippedOverlap: z.number().int().meta({ description: 'Ticks Temporal skipped because the previous one was still running (overlap: skip)' }),
 });
 
@@ -58,6 +71,25 @@ const view = (r: ScheduleRecord) => ({
 });
 
 export function scheduleRoutes(deps: ApiDeps): Route[] {
+  /**
+   * The times Temporal skipped (overlap "skip") after each recent tick: the `tick_skipped` events an ended
+   * tick wrote, and for one still running, the times that have come since it started and found it running.
+   */
+  async function skippedTicks(team: string, name: string, ticks: { at: number; buildId: string; status: string }[]) {
+    const found: { at: number; because: string }[] = [];
+    const started = new Set(ticks.map((t) => t.at));
+    for (const tick of ticks) {
+      if (!['completed', 'failed', 'cancelled'].includes(tick.status)) {
+        const times = await scheduleMatchingTimes(deps.client, scheduleTemporalId(team, name), tick.at + 1, Date.now());
+        found.push(...times.filter((at) => !started.has(at)).slice(-RECENT_TICKS).map((at) => ({ at, because: tick.buildId })));
+      } else {
+        const events = await deps.store.listEvents({ buildId: tick.buildId, type: 'tick_skipped', limit: RECENT_TICKS });
+        found.push(...events.map((e) => ({ at: Number((e.payload as { scheduledAtMs: number }).scheduledAtMs), because: tick.buildId })));
+      }
+    }
+    return found;
+  }
+
   /** The schedule of `team`/`name`, which the caller's team must own. */
   async function owned(principal: Principal, team: string, name: string): Promise<ScheduleRecord> {
     checkTeam(principal, team, `schedule ${team}/${name}`);
@@ -127,15 +159,23 @@ export function scheduleRoutes(deps: ApiDeps): Route[] {
         const builds = await Promise.all(
           recentTimes.map(async (at) => {
             const buildId = tickBuildId(params.team, params.name, at);
-            return { scheduledAt: new Date(at).toISOString(), buildId, status: (await deps.store.getBuild(buildId))?.status ?? 'starting' };
+            return { at, buildId, status: (await deps.store.getBuild(buildId))?.status ?? 'starting' };
           }),
         );
+        const skipped = definition.overlap === 'skip' ? await skippedTicks(params.team, params.name, builds) : [];
+        const recent = [
+          ...builds.map(({ at, buildId, status }) => ({ at, entry: { scheduledAt: iso(at)!, buildId, status } })),
+          ...skipped.map(({ at, because }) => ({ at, entry: { scheduledAt: iso(at)!, buildId: null, status: 'skipped', skippedBecause: because } })),
+        ]
+          .sort((a, b) => b.at - a.at)
+          .slice(0, RECENT_TICKS)
+          .map((r) => r.entry);
         return {
           ...view(record),
           paused: described.state.paused,
           note: described.state.note ?? null,
           next,
-          recent: builds.reverse(),
+          recent,
           skippedOverlap: described.info.numActionsSkippedOverlap,
         };
       },

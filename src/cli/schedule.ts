@@ -62,7 +62,7 @@ interface ScheduleDetail extends ScheduleView {
   paused: boolean;
   note: string | null;
   next: { at: string; local: string; partitions: string[] }[];
-  recent: { scheduledAt: string; buildId: string; status: string }[];
+  recent: { scheduledAt: string; buildId: string | null; status: string; skippedBecause?: string }[];
   skippedOverlap: number;
 }
 
@@ -167,7 +167,7 @@ export function describeSchedule(s: ScheduleDetail): string {
   else lines.push(indent(formatTable(['LOCAL TIME', 'UTC', 'PARTITIONS'], s.next.map((t) => [t.local, t.at, t.partitions.join(' ')]))));
   lines.push('  recent runs:');
   if (s.recent.length === 0) lines.push('    (none yet)');
-  else lines.push(indent(formatTable(['SCHEDULED AT', 'BUILD', 'STATUS'], s.recent.map((r) => [r.scheduledAt, r.buildId, r.status]))));
+  else lines.push(indent(formatTable(['SCHEDULED AT', 'BUILD', 'STATUS'], s.recent.map((r) => [r.scheduledAt, r.buildId ?? '-', r.skippedBecause ? `skipped (${r.skippedBecause} was running)` : r.status]))));
   return lines.join('\n');
 }
 

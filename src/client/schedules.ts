@@ -36,6 +36,7 @@ function scheduleOptions(taskQueue: string, team: string, name: string, d: Sched
           ...(d.concurrency !== undefined ? { concurrency: d.concurrency } : {}),
           ...(d.lookback > 0 ? { lookback: d.lookback } : {}),
           ...(d.deadline !== undefined ? { deadlineMs: everyMs(d.deadline, 'deadline') } : {}),
+          ...(d.overlap === 'skip' ? { reportSkipped: true } : {}),
         },
       ],
       typedSearchAttributes: [

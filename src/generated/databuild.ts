@@ -283,6 +283,19 @@ export interface PartitionLate {
   deadlineMs: number;
 }
 
+/**
+ * A schedule's time for which Temporal started no tick: with overlap "skip", the tick that was still running
+ * (running_build_id is its build) writes one for each time that came while it ran. Its partitions are what
+ * that tick would have built; a later tick with lookback builds them.
+ */
+export interface TickSkipped {
+  schedule: string;
+  scheduledAtMs: number;
+  partitions: PartitionRef[];
+  reason: string;
+  runningBuildId: string;
+}
+
 // ---- DAG runs (explicit graphs of jobs, the meta-jobs format) -----------------
 
 /**
@@ -388,6 +401,7 @@ export interface BuildEventPayloads {
   partition_delegated: PartitionDelegated;
   partition_stale: PartitionStale;
   partition_late: PartitionLate;
+  tick_skipped: TickSkipped;
   dag_run_requested: DagRunRequested;
   dag_job_waiting: DagJobWaiting;
   dag_job_started: DagJobStarted;
@@ -434,6 +448,7 @@ export const BuildEventTypes = [
   'partition_delegated',
   'partition_stale',
   'partition_late',
+  'tick_skipped',
   'dag_run_requested',
   'dag_job_waiting',
   'dag_job_started',
