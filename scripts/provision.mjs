@@ -91,13 +91,39 @@ function bubblewrap() {
     return;
   }
   say('installing bubblewrap (apt-get), the sandbox job commands run in');
+  aptInstall('bubblewrap');
+}
+
+/** Installs a Debian package with apt-get (as root), updating the package lists once when the first try fails. */
+function aptInstall(name) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (!run('apt-get', ['install', '-y', '--no-install-recommends', 'bubblewrap'], { env }))
-    if (!run('apt-get', ['update'], { env }) || !run('apt-get', ['install', '-y', '--no-install-recommends', 'bubblewrap'], { env }))
-      throw new Error('could not install bubblewrap with apt-get');
+  if (!run('apt-get', ['install', '-y', '--no-install-recommends', name], { env }))
+    if (!run('apt-get', ['update'], { env }) || !run('apt-get', ['install', '-y', '--no-install-recommends', name], { env }))
+      throw new Error(`could not install ${name} with apt-get`);
+}
+
+/**
+ * PostgreSQL's server binaries for the tests of the PostgreSQL store and the production stack (`--postgres`):
+ * Debian's postgresql-15, installed with apt-get when missing. Prints the folder of its binaries.
+ */
+function postgres() {
+  const find = () => ['17', '16', '15'].map((v) => `/usr/lib/postgresql/${v}/bin`).find((dir) => fs.existsSync(path.join(dir, 'postgres')));
+  const found = find();
+  if (found) return found;
+  if (process.getuid?.() !== 0 || !fs.existsSync('/usr/bin/apt-get'))
+    throw new Error('PostgreSQL is missing: install postgresql-15 (apt-get install postgresql-15) for the tests of the PostgreSQL store');
+  say('installing PostgreSQL 15 (apt-get) for the tests of the PostgreSQL store');
+  aptInstall('postgresql-15');
+  const installed = find();
+  if (!installed) throw new Error('apt-get installed postgresql-15, but /usr/lib/postgresql/15/bin/postgres is not there');
+  return installed;
 }
 
 try {
+  if (process.argv.includes('--postgres')) {
+    console.log(postgres());
+    process.exit(0);
+  }
   if (process.argv.includes('--schemathesis')) {
     console.log(schemathesis());
     process.exit(0);

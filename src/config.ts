@@ -20,6 +20,26 @@ const EnvSchema = z.object({
   /** host:port of an existing Temporal frontend; when set, `npm start` does not start a dev server. */
   STRATA_TEMPORAL_ADDRESS: z.string().min(1).optional(),
   STRATA_NAMESPACE: z.string().min(1).default('default'),
+  /** mTLS to Temporal: the client certificate and key, and the CA that signed the server's (PEM files). */
+  STRATA_TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  STRATA_TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  STRATA_TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  /** The name the server's certificate carries, when it is not the address's host. */
+  STRATA_TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** An API key for Temporal (Temporal Cloud, or a server that checks one), sent as a bearer token. */
+  STRATA_TEMPORAL_API_KEY: z.string().min(1).optional(),
+  /** PostgreSQL for Strata's store (postgres://user:password@host:port/db); absent: the SQLite file in STRATA_DATA. */
+  STRATA_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  /** The port a worker serves Prometheus metrics on (/metrics); the API serves its own on STRATA_PORT. */
+  STRATA_METRICS_PORT: port.optional(),
+  /** Log level of Strata's JSON logs (pino); `pretty` output when the output is a terminal unless STRATA_LOG_FORMAT=json. */
+  STRATA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  STRATA_LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /** How tasks run: `process` (a sandboxed process on the worker) or `kubernetes` (a Kubernetes Job per task). */
+  STRATA_LAUNCHER: z.enum(['process', 'kubernetes']).default('process'),
+  STRATA_KUBERNETES_NAMESPACE: z.string().min(1).default('strata'),
+  /** A kubeconfig file for the kubernetes launcher; absent: the in-cluster service account, else ~/.kube/config. */
+  STRATA_KUBECONFIG: z.string().min(1).optional(),
   STRATA_TASK_QUEUE: z.string().min(1).default('strata'),
   /** How many task processes one worker runs at once. */
   STRATA_MAX_TASKS: z.coerce.number().int().min(1).default(32),
@@ -121,7 +141,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       namespace: e.STRATA_NAMESPACE,
       databaseFile: path.join(dataDir, 'temporal.db'),
       cliPath: e.TEMPORAL_CLI_PATH,
+      tls:
+        e.STRATA_TEMPORAL_TLS_CERT || e.STRATA_TEMPORAL_TLS_KEY || e.STRATA_TEMPORAL_TLS_CA
+          ? { cert: e.STRATA_TEMPORAL_TLS_CERT, key: e.STRATA_TEMPORAL_TLS_KEY, ca: e.STRATA_TEMPORAL_TLS_CA, serverName: e.STRATA_TEMPORAL_TLS_SERVER_NAME }
+          : undefined,
+      apiKey: e.STRATA_TEMPORAL_API_KEY,
     },
+    /** PostgreSQL when set; else the SQLite file `databaseFile`. */
+    databaseUrl: e.STRATA_DATABASE_URL,
+    metricsPort: e.STRATA_METRICS_PORT,
+    log: { level: e.STRATA_LOG_LEVEL, format: e.STRATA_LOG_FORMAT },
+    launcher: { kind: e.STRATA_LAUNCHER, kubernetes: { namespace: e.STRATA_KUBERNETES_NAMESPACE, kubeconfig: e.STRATA_KUBECONFIG } },
     cli: { api: e.STRATA_API ?? `http://${e.STRATA_HOST}:${e.STRATA_PORT}`, token: e.STRATA_TOKEN },
     taskQueue: e.STRATA_TASK_QUEUE,
     deploy: {
