@@ -12,6 +12,7 @@ import { ensureAdminToken } from './api/auth.js';
 import { connectApiClient } from './client/connection.js';
 import { loadConfig } from './config.js';
 import { assertPortsFree, startDevServer, type DevServer } from './temporal/devServer.js';
+import { temporalConnectionOptions } from './temporal/connection.js';
 import { installQuietLogger } from './temporal/logger.js';
 import { createWorkers } from './worker.js';
 
@@ -30,9 +31,9 @@ try {
   process.exit(1);
 }
 const address = devServer?.address ?? config.temporal.address;
-const nativeConnection = await NativeConnection.connect({ address });
+const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(config.temporal, address));
 const workers = await createWorkers(config, { connection: nativeConnection });
-const client = await connectApiClient(address, config.temporal.namespace);
+const client = await connectApiClient(temporalConnectionOptions(config.temporal, address), config.temporal.namespace);
 const { created } = await ensureAdminToken(workers.store, config.adminTokenFile);
 const app = createApp(apiDepsFor(config, workers, client));
 const server: Server = await new Promise((resolve, reject) => {

@@ -21,9 +21,10 @@ import { createTemporalSchedule, updateTemporalSchedule } from './client/schedul
 import { loadConfig, strataVersion, type StrataConfig } from './config.js';
 import { JobRepository, resolveJobsDir } from './jobs/repository.js';
 import { JobTypeRegistry } from './jobtypes/registry.js';
-import { ProcessLauncher } from './launchers/process.js';
+import { launcherFor } from './launchers/select.js';
 import { Sandbox, sandboxBaseEnv } from './launchers/sandbox.js';
-import { SqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
+import { temporalConnectionOptions } from './temporal/connection.js';
 import { installQuietLogger } from './temporal/logger.js';
 import type { Store } from './store/store.js';
 
@@ -51,8 +52,8 @@ export async function createWorkers(
   config: StrataConfig,
   options: { connection?: NativeConnection; store?: Store; bundle?: WorkerOptions['workflowBundle']; heartbeatMs?: number } = {},
 ): Promise<StrataWorkers> {
-  const connection = options.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
-  const store = options.store ?? new SqliteStore(config.databaseFile);
+  const connection = options.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config.temporal)));
+  const store = options.store ?? (await openStore(config));
   const jobsDir = await resolveJobsDir(config.jobsSource, config.dataDir);
   const jobs = new JobRepository(jobsDir, store.deployments);
   const { problems } = await jobs.load();
@@ -67,7 +68,7 @@ export async function createWorkers(
   const tasks = createTaskActivities({
     store,
     jobs,
-    launcher: new ProcessLauncher(sandbox),
+    launcher: launcherFor(config, sandbox),
     logsDir: config.logsDir,
     dataDir: config.dataDir,
     warehouseDir: config.warehouseDir,

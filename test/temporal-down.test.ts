@@ -24,7 +24,7 @@ let token: string;
 beforeAll(async () => {
   stack = await startStack({ jobsDir: await makeJobsRepo({ a: { outputs: ['a/d={d}'], exec: ['true'] } }) });
   apiTemporal = await startTemporal();
-  client = await connectApiClient(apiTemporal.address, stack.config.temporal.namespace);
+  client = await connectApiClient({ address: apiTemporal.address }, stack.config.temporal.namespace);
   server = createApp(apiDepsFor(stack.config, stack.workers, client)).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

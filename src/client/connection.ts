@@ -5,6 +5,7 @@
  * of after the client's default ten retries (18-21 s). Not for long polls (`handle.result()`): a call
  * that may wait longer must set its own deadline (`connection.withDeadline`).
  */
+import type { TemporalConnectionOptions } from '../temporal/connection.js';
 import { Client, Connection, isRetryableError, makeGrpcRetryInterceptor, type ConnectionOptions } from '@temporalio/client';
 
 export const TEMPORAL_REQUEST_DEADLINE_MS = 2000;
@@ -25,7 +26,7 @@ export function requestDeadlineInterceptor(deadlineMs: number): Interceptor {
   };
 }
 
-export async function connectApiClient(address: string, namespace: string, deadlineMs = TEMPORAL_REQUEST_DEADLINE_MS): Promise<Client> {
-  const connection = await Connection.connect({ address, interceptors: [requestDeadlineInterceptor(deadlineMs)] });
+export async function connectApiClient(options: TemporalConnectionOptions, namespace: string, deadlineMs = TEMPORAL_REQUEST_DEADLINE_MS): Promise<Client> {
+  const connection = await Connection.connect({ ...options, interceptors: [requestDeadlineInterceptor(deadlineMs)] });
   return new Client({ connection, namespace });
 }
