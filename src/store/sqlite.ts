@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { JobStatus, type BuildEvent, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
+import { JobStatus, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { buildWorkflowId, generationOf } from '../engine/ids.js';
 import { SqliteBackfills } from './sqliteBackfills.js';
 import { SqliteSchedules } from './sqliteSchedules.js';
 import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
+import { toBuild, toEvent, toPartition, toPlanned, toTask, toToken, type BuildRow, type EventRow, type PartitionRow, type TaskRow, type TokenRow } from './rows.js';
 import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionQuery, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
 
 const SCHEMA = `
@@ -443,108 +444,3 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 }
-
-interface EventRow {
-  event_id: number;
-  build_id: string;
-  ts: number;
-  type: BuildEvent['type'];
-  job: string | null;
-  task_id: string | null;
-  partitions: string;
-  payload: string;
-}
-interface TokenRow {
-  id: string;
-  team: string | null;
-  name: string;
-  created_at: number;
-}
-interface BuildRow {
-  build_id: string;
-  workflow_id: string;
-  team: string | null;
-  status: BuildRecord['status'];
-  requested: string;
-  created_at: number;
-  updated_at: number;
-  failure: string | null;
-}
-interface TaskRow {
-  build_id: string;
-  idx: number;
-  task_id: string;
-  job: string;
-  config: string;
-  depends_on: string;
-  delegated_to_build: string | null;
-  status: JobStatus;
-  skipped_because: string | null;
-  attempts: number;
-  started_at: number | null;
-  ended_at: number | null;
-}
-interface PartitionRow {
-  ref: string;
-  status: PartitionRecord['status'];
-  job: string | null;
-  build_id: string | null;
-  task_id: string | null;
-  manifest: string | null;
-  updated_at: number;
-  stale_because: string | null;
-}
-
-const toEvent = (r: EventRow): BuildEventOf => ({
-  eventId: r.event_id,
-  buildId: r.build_id,
-  timestampMs: r.ts,
-  job: r.job ?? '',
-  taskId: r.task_id ?? '',
-  partitions: JSON.parse(r.partitions) as string[],
-  type: r.type,
-  payload: JSON.parse(r.payload) as BuildEvent['payload'],
-}) as BuildEventOf;
-
-const toToken = (r: TokenRow): TokenRecord => ({ id: r.id, name: r.name, createdAtMs: r.created_at, ...(r.team ? { team: r.team } : {}) });
-
-const toBuild = (r: BuildRow): BuildRecord => ({
-  buildId: r.build_id,
-  workflowId: r.workflow_id,
-  ...(r.team ? { team: r.team } : {}),
-  status: r.status,
-  requested: JSON.parse(r.requested) as string[],
-  createdAtMs: r.created_at,
-  updatedAtMs: r.updated_at,
-  ...(r.failure ? { failure: JSON.parse(r.failure) as Failure } : {}),
-});
-
-const toPlanned = (r: TaskRow): PlannedTask => ({
-  index: r.idx,
-  taskId: r.task_id,
-  job: r.job,
-  config: JSON.parse(r.config) as PlannedTask['config'],
-  dependsOn: JSON.parse(r.depends_on) as number[],
-  ...(r.delegated_to_build ? { delegatedToBuild: r.delegated_to_build } : {}),
-});
-
-const toTask = (r: TaskRow): TaskRecord => ({
-  ...toPlanned(r),
-  buildId: r.build_id,
-  status: r.status,
-  ...(r.skipped_because ? { skippedBecause: r.skipped_because } : {}),
-  attempts: r.attempts,
-  ...(r.started_at !== null ? { startedAtMs: r.started_at } : {}),
-  ...(r.ended_at !== null ? { endedAtMs: r.ended_at } : {}),
-});
-
-const toPartition = (r: PartitionRow): PartitionRecord => ({
-  ref: r.ref,
-  status: r.status,
-  updatedAtMs: r.updated_at,
-  ...(r.job ? { job: r.job } : {}),
-  ...(r.build_id ? { buildId: r.build_id } : {}),
-  ...(r.task_id ? { taskId: r.task_id } : {}),
-  ...(r.manifest ? { manifest: JSON.parse(r.manifest) as PartitionManifest } : {}),
-  ...(r.stale_because ? { staleBecause: r.stale_because } : {}),
-});

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { BuildEventOf } from '../generated/databuild.js';
 import type { BackfillRecord, BackfillState, BackfillStatus, BackfillStore } from './backfills.js';
+import { toBackfill, type BackfillRow } from './rows.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS backfills (
@@ -30,30 +31,6 @@ CREATE TABLE IF NOT EXISTS backfill_builds (
   PRIMARY KEY (backfill_id, build_id)
 ) WITHOUT ROWID;
 `;
-
-interface Row {
-  id: string;
-  workflow_id: string;
-  team: string | null;
-  spec: string;
-  status: BackfillStatus;
-  runs: number;
-  created_by: string;
-  created_at: number;
-  updated_at: number;
-}
-
-const toRecord = (r: Row): BackfillRecord => ({
-  id: r.id,
-  workflowId: r.workflow_id,
-  ...(r.team !== null ? { team: r.team } : {}),
-  spec: JSON.parse(r.spec) as BackfillRecord['spec'],
-  status: r.status,
-  runs: r.runs,
-  createdBy: r.created_by,
-  createdAtMs: r.created_at,
-  updatedAtMs: r.updated_at,
-});
 
 /**
  * Each partition's state, from the catalog: what happened to it since the backfill was created counts
@@ -89,8 +66,8 @@ export class SqliteBackfills implements BackfillStore {
   }
 
   async get(id: string): Promise<BackfillRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM backfills WHERE id = ?').get(id) as Row | undefined;
-    return row && toRecord(row);
+    const row = this.db.prepare('SELECT * FROM backfills WHERE id = ?').get(id) as BackfillRow | undefined;
+    return row && toBackfill(row);
   }
 
   async setStatus(id: string, status: BackfillStatus, atMs: number): Promise<void> {

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Failure } from '../generated/databuild.js';
 import type { NewBuildEvent } from './store.js';
 import type { DagNodeRecord, DagNodeSpec, DagRunRecord, DagStore } from './dags.js';
+import { toDagNode, toDagRun, type NodeRow, type RunRow } from './rows.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS dag_runs (
@@ -102,41 +103,11 @@ export class SqliteDags implements DagStore {
 
   async get(runId: string): Promise<DagRunRecord | undefined> {
     const r = this.db.prepare(`SELECT * FROM dag_runs WHERE run_id = ?`).get(runId) as RunRow | undefined;
-    return (
-      r && {
-        runId: r.run_id,
-        workflowId: r.workflow_id,
-        team: r.team,
-        name: r.name,
-        maxConcurrent: r.max_concurrent,
-        status: r.status as DagRunRecord['status'],
-        startedBy: r.started_by,
-        createdAtMs: r.created_at,
-        updatedAtMs: r.updated_at,
-        ...(r.ended_at !== null ? { endedAtMs: r.ended_at } : {}),
-        ...(r.failure !== null ? { failure: JSON.parse(r.failure) as Failure } : {}),
-      }
-    );
+    return r && toDagRun(r);
   }
 
   async nodes(runId: string): Promise<DagNodeRecord[]> {
-    const rows = this.db.prepare(`SELECT * FROM dag_nodes WHERE run_id = ? ORDER BY idx`).all(runId) as NodeRow[];
-    return rows.map((r) => ({
-      runId: r.run_id,
-      index: r.idx,
-      job: r.job,
-      team: r.team,
-      failDagOnError: r.fail_dag_on_error === 1,
-      arguments: JSON.parse(r.arguments) as Record<string, unknown>,
-      dependsOn: JSON.parse(r.depends_on) as string[],
-      status: r.status as DagNodeRecord['status'],
-      attempts: r.attempts,
-      ...(r.workflow_id !== null ? { workflowId: r.workflow_id } : {}),
-      ...(r.waited_for !== null ? { waitedFor: r.waited_for } : {}),
-      ...(r.started_at !== null ? { startedAtMs: r.started_at } : {}),
-      ...(r.ended_at !== null ? { endedAtMs: r.ended_at } : {}),
-      ...(r.failure !== null && r.failure !== 'null' ? { failure: JSON.parse(r.failure) as Failure } : {}),
-    }));
+    return (this.db.prepare(`SELECT * FROM dag_nodes WHERE run_id = ? ORDER BY idx`).all(runId) as NodeRow[]).map(toDagNode);
   }
 
   async runningExecutionOf(job: string): Promise<string | undefined> {
@@ -144,35 +115,4 @@ export class SqliteDags implements DagStore {
     if (task !== undefined) return `task/${task}`;
     return (this.db.prepare(`SELECT workflow_id FROM dag_nodes WHERE job = ? AND status = 'running' LIMIT 1`).pluck().get(job) as string | null | undefined) ?? undefined;
   }
-}
-
-interface RunRow {
-  run_id: string;
-  workflow_id: string;
-  team: string;
-  name: string;
-  max_concurrent: number;
-  status: string;
-  started_by: string;
-  created_at: number;
-  updated_at: number;
-  ended_at: number | null;
-  failure: string | null;
-}
-
-interface NodeRow {
-  run_id: string;
-  job: string;
-  idx: number;
-  team: string;
-  fail_dag_on_error: number;
-  arguments: string;
-  depends_on: string;
-  status: string;
-  attempts: number;
-  workflow_id: string | null;
-  waited_for: string | null;
-  started_at: number | null;
-  ended_at: number | null;
-  failure: string | null;
 }

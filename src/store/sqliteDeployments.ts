@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { Failure } from '../generated/databuild.js';
-import type { JobManifest } from '../jobs/manifest.js';
 import type { DeploymentEvent, DeploymentQuery, DeploymentRecord, DeploymentStore, DeploymentUpdate, JobPin, NewDeploymentEvent } from './deployments.js';
+import { toDeployment, toDeploymentEvent, type DeploymentEventRow, type DeploymentRow } from './rows.js';
 
 export const DEPLOYMENTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS deployments (
@@ -124,16 +123,8 @@ export class SqliteDeployments implements DeploymentStore {
   }
 
   async events(id: string): Promise<DeploymentEvent[]> {
-    const rows = this.db.prepare(`SELECT * FROM deployment_events WHERE deployment_id = ? ORDER BY event_id`).all(id) as EventRow[];
-    return rows.map((r) => ({
-      id: r.event_id,
-      deploymentId: r.deployment_id,
-      step: r.step as DeploymentEvent['step'],
-      status: r.status as DeploymentEvent['status'],
-      timestampMs: r.ts,
-      ...(r.message !== null ? { message: r.message } : {}),
-      ...(r.details !== null ? { details: JSON.parse(r.details) as Record<string, unknown> } : {}),
-    }));
+    const rows = this.db.prepare(`SELECT * FROM deployment_events WHERE deployment_id = ? ORDER BY event_id`).all(id) as DeploymentEventRow[];
+    return rows.map(toDeploymentEvent);
   }
 
   async list(q: DeploymentQuery): Promise<DeploymentRecord[]> {
@@ -197,69 +188,3 @@ export class SqliteDeployments implements DeploymentStore {
     return row && toDeployment(row);
   }
 }
-
-interface DeploymentRow {
-  id: string;
-  workflow_id: string;
-  team: string;
-  job: string;
-  repo: string;
-  folder: string;
-  requested: string;
-  commit_id: string | null;
-  status: DeploymentRecord['status'];
-  current: number;
-  builder: string;
-  job_type: string | null;
-  job_type_version: string | null;
-  manifest: string | null;
-  workspace: string | null;
-  image: string | null;
-  digest: string | null;
-  dockerfile: string | null;
-  log_file: string;
-  deployed_by: string;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-  failure: string | null;
-}
-
-interface EventRow {
-  event_id: number;
-  deployment_id: string;
-  step: string;
-  status: string;
-  message: string | null;
-  details: string | null;
-  ts: number;
-}
-
-const optional = <K extends string, V>(key: K, value: V | null): { [P in K]?: V } => (value === null ? {} : ({ [key]: value } as { [P in K]: V }));
-
-const toDeployment = (r: DeploymentRow): DeploymentRecord => ({
-  id: r.id,
-  workflowId: r.workflow_id,
-  team: r.team,
-  job: r.job,
-  repo: r.repo,
-  folder: r.folder,
-  requested: JSON.parse(r.requested) as DeploymentRecord['requested'],
-  status: r.status,
-  current: r.current === 1,
-  builder: r.builder,
-  logFile: r.log_file,
-  deployedBy: r.deployed_by,
-  createdAtMs: r.created_at,
-  updatedAtMs: r.updated_at,
-  ...optional('commit', r.commit_id),
-  ...optional('jobType', r.job_type),
-  ...optional('jobTypeVersion', r.job_type_version),
-  ...optional('manifest', r.manifest === null ? null : (JSON.parse(r.manifest) as JobManifest)),
-  ...optional('workspace', r.workspace),
-  ...optional('image', r.image),
-  ...optional('digest', r.digest),
-  ...optional('dockerfile', r.dockerfile),
-  ...optional('finishedAtMs', r.finished_at),
-  ...optional('failure', r.failure === null ? null : (JSON.parse(r.failure) as Failure)),
-});

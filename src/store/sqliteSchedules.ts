@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { toSchedule, type ScheduleRow } from './rows.js';
 import type { ScheduleRecord, ScheduleStore } from './schedules.js';
 
 const SCHEMA = `
@@ -12,24 +13,6 @@ CREATE TABLE IF NOT EXISTS schedules (
   PRIMARY KEY (team, name)
 );
 `;
-
-interface Row {
-  team: string;
-  name: string;
-  definition: string;
-  created_by: string;
-  created_at: number;
-  updated_at: number;
-}
-
-const toRecord = (r: Row): ScheduleRecord => ({
-  team: r.team,
-  name: r.name,
-  definition: JSON.parse(r.definition) as unknown,
-  createdBy: r.created_by,
-  createdAtMs: r.created_at,
-  updatedAtMs: r.updated_at,
-});
 
 export class SqliteSchedules implements ScheduleStore {
   constructor(private readonly db: Database.Database) {
@@ -49,15 +32,15 @@ export class SqliteSchedules implements ScheduleStore {
   }
 
   async get(team: string, name: string): Promise<ScheduleRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM schedules WHERE team = ? AND name = ?').get(team, name) as Row | undefined;
-    return row && toRecord(row);
+    const row = this.db.prepare('SELECT * FROM schedules WHERE team = ? AND name = ?').get(team, name) as ScheduleRow | undefined;
+    return row && toSchedule(row);
   }
 
   async list(team?: string): Promise<ScheduleRecord[]> {
     const rows = (team === undefined
       ? this.db.prepare('SELECT * FROM schedules ORDER BY team, name').all()
-      : this.db.prepare('SELECT * FROM schedules WHERE team = ? ORDER BY name').all(team)) as Row[];
-    return rows.map(toRecord);
+      : this.db.prepare('SELECT * FROM schedules WHERE team = ? ORDER BY name').all(team)) as ScheduleRow[];
+    return rows.map(toSchedule);
   }
 
   async delete(team: string, name: string): Promise<boolean> {
