@@ -93,7 +93,8 @@ test('a daily 00:30 Europe/Paris schedule with {date-1d}, backfilled over both D
 
 test('500 partitions at concurrency 16: never more than 16 tasks at once, all live, each run once', async () => {
   const id = await start({ partitions: ['load/date={date}'], from: '2025-01-01', to: '2026-05-15', concurrency: 16 });
-  const done = await finished(id, 170_000);
+  // A correctness test, not a speed one: on a busy machine 500 tasks take minutes.
+  const done = await finished(id, 420_000);
   expect(counts(done)).toEqual({ total: 500, live: 500, skipped: 0, building: 0, failed: 0, pending: 0 });
   expect(done.status).toBe('completed');
   const files = fs.readdirSync(TIMES).filter((f) => f.startsWith('load_'));
@@ -113,7 +114,7 @@ test('500 partitions at concurrency 16: never more than 16 tasks at once, all li
   for (const [, delta] of points) peak = Math.max(peak, (open += delta));
   expect(peak).toBeLessThanOrEqual(16);
   expect(peak).toBeGreaterThan(1);
-}, 180_000);
+}, 450_000);
 
 test('backfill.max_partitions_per_task: 25 days are 3 runs of the job (10, 10, 5), each given its partitions; an ordinary build still runs one', async () => {
   const all = days('2025-05-01', 25);
