@@ -40,12 +40,15 @@ function utf8Length(text: string): number {
   return bytes;
 }
 
+/** The names of the search attribute types as the Temporal CLI spells them (`--type`, `--search-attribute name=type`). */
+const CLI_TYPE_NAMES = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList' } as const;
+
+/**
+ * Strata's search attributes as [name, CLI type] pairs: what `temporal server start-dev` registers, and
+ * what a real server needs created once (`temporal operator search-attribute create --name --type`).
+ */
+export const searchAttributeCliTypes = (): [string, string][] => searchAttributeKeys.map((key) => [key.name, CLI_TYPE_NAMES[key.type]]);
+
 /** `--search-attribute` flags for `temporal server start-dev`. */
 export const devServerSearchAttributeArgs = (): string[] =>
-  [
-    ['StrataBuildId', 'Keyword'],
-    ['StrataTeam', 'Keyword'],
-    ['StrataJob', 'Keyword'],
-    ['StrataPartitions', 'KeywordList'],
-    ['StrataSchedule', 'Keyword'],
-  ].flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]);
+  searchAttributeCliTypes().flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]);
