@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
+import { CancelledFailure, type ActivityCancellationDetails } from '@temporalio/common';
 import { execArgv, matchPattern, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
 import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
@@ -13,6 +13,7 @@ import { LaunchError, type Launcher } from '../src/launchers/launcher.js';
 import { tailOfFile } from '../src/launchers/process.js';
 import { coarsenRefs, MAX_DATA_MOUNTS, type SandboxPolicy } from '../src/launchers/sandbox.js';
 import type { Store } from '../src/store/store.js';
+import { activityFields, log } from '../src/log.js';
 
 export interface TaskRef {
   buildId: string;
@@ -118,6 +119,11 @@ export function storageProblem(dirs: string[]): string | undefined {
   return undefined;
 }
 
+/** Whether a cancellation is the worker's shutdown (its grace period ended) rather than the build's. */
+function stoppedByShutdown(err: unknown, details: ActivityCancellationDetails | undefined): boolean {
+  return err instanceof CancelledFailure && (details?.workerShutdown === true || err.message === 'WORKER_SHUTDOWN');
+}
+
 function removeIfEmpty(dir: string): void {
   try {
     fs.rmdirSync(dir);
@@ -180,6 +186,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     async runTask({ task, attempt, willRetryOnFailure }: RunTaskInput): Promise<TaskRun> {
       const ctx = Context.current();
       const base = { buildId: task.buildId, job: task.job, taskId: task.taskId, partitions: task.config.outputs };
+      const worker = `${os.hostname()}:${process.pid}`;
+      const logger = log.child(activityFields(ctx.info, { buildId: task.buildId, taskId: task.taskId, job: task.job }));
       const logDir = path.join(deps.logsDir, ...task.taskId.split('/'));
       const logFile = path.join(logDir, `${task.buildId}.attempt-${attempt}.${ctx.info.attempt}.log`);
       // One folder per run, the only one of Strata's data folder the sandbox mounts (writable, for the manifest).
@@ -212,6 +220,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       let succeeded = false;
       try {
         const startTimeMs = Date.now();
+        // Temporal's schedule-to-start of this attempt (the server's clock against this worker's).
+        const queuedMs = Math.max(0, startTimeMs - ctx.info.currentAttemptScheduledTimestampMs);
         let launched;
         try {
           launched = await deps.launcher.launch({ cwd: task.cwd, argv: task.argv, env, logFile, sandbox });
@@ -228,9 +238,10 @@ export function createTaskActivities(deps: TaskActivityDeps) {
           {
             ...base,
             type: 'task_launch_success',
-            payload: { attempt, launcher: deps.launcher.name, logPath: logFile, pid: launched.pid, worker: `${os.hostname()}:${process.pid}` },
+            payload: { attempt, launcher: deps.launcher.name, logPath: logFile, pid: launched.pid, worker, queuedMs },
           },
         ]);
+        logger.info({ taskPid: launched.pid, logFile }, `task ${task.taskId} launched (attempt ${attempt})`);
 
         const deadline = task.timeoutSeconds ? startTimeMs + task.timeoutSeconds * 1000 : Infinity;
         let lastEventAt = startTimeMs;
@@ -259,7 +270,18 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         } catch (err) {
           // Cancelled by the build, or the worker is shutting down: stop the whole process group first.
           await launched.stop();
-          throw err;
+          if (!stoppedByShutdown(err, ctx.cancellationDetails)) throw err;
+          // The worker's grace period is over (Temporal cancels its activities then). The attempt fails
+          // as a retryable platform failure, so Temporal retries it at once on a worker that still
+          // polls the tasks queue, rather than after the heartbeat timeout; a cancelled attempt would
+          // read as the task's end. The event says it was handed over, not that the job failed.
+          const runningMs = Date.now() - startTimeMs;
+          await deps.store.appendEvents([{ ...base, type: 'task_handed_over', payload: { attempt, worker, runningMs, reason: 'the worker stopped and its grace period ended' } }]);
+          logger.warn({ runningMs }, `task ${task.taskId} stopped: this worker is stopping and its grace period is over; another worker takes it over`);
+          throw strataFailure('worker_stopping', `job ${task.job}: the worker ${worker} stopped before the task ended (after ${Math.round(runningMs / 1000)} s); another worker runs it again`, {
+            worker,
+            logFile,
+          });
         }
 
         const status = await launched.exited;
@@ -277,7 +299,14 @@ export function createTaskActivities(deps: TaskActivityDeps) {
           {
             ...base,
             type: 'task_failed',
-            payload: { attempt, exitCode: status.exitCode ?? -1, signal: status.signal ?? '', logTail, willRetry: willRetryOnFailure || storage !== undefined },
+            payload: {
+              attempt,
+              exitCode: status.exitCode ?? -1,
+              signal: status.signal ?? '',
+              logTail,
+              willRetry: willRetryOnFailure || storage !== undefined,
+              durationMs: endTimeMs - startTimeMs,
+            },
           },
         ]);
         if (storage)

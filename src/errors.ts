@@ -46,6 +46,7 @@ export const Failures = {
   invalid_backfill: { kind: 'user', http: 422, summary: 'a backfill range cannot be enumerated (it ends before it starts, or names too many partitions)' },
   dag_job_failed: { kind: 'user', http: 422, summary: 'a job of a DAG run failed, and it fails the run' },
   task_launch_failed: { kind: 'platform', http: 503, summary: 'a task could not be started' },
+  worker_stopping: { kind: 'platform', http: 503, summary: 'the worker running a task stopped before the task ended; another worker runs it again' },
   task_io_failed: { kind: 'platform', http: 503, summary: "a task's log or manifest could not be written (a full disk, an I/O error)" },
   schedule_failed: { kind: 'platform', http: 503, summary: 'a task could not be scheduled' },
   storage_failed: { kind: 'platform', http: 503, summary: 'the store could not be read or written' },

@@ -13,21 +13,22 @@ import { connectApiClient } from './client/connection.js';
 import { loadConfig } from './config.js';
 import { assertPortsFree, startDevServer, type DevServer } from './temporal/devServer.js';
 import { temporalConnectionOptions } from './temporal/connection.js';
-import { installQuietLogger } from './temporal/logger.js';
+import { installRuntime } from './temporal/logger.js';
+import { configureLogging } from './log.js';
 import { createWorkers } from './worker.js';
 
-installQuietLogger();
-
 const config = loadConfig();
+const logger = configureLogging(config.log);
+await installRuntime(logger);
 let devServer: DevServer | undefined;
 try {
   await assertPortsFree([{ host: config.apiHost, port: config.apiPort, what: 'the REST API, STRATA_PORT' }]);
   if (config.temporal.embedded) {
-    console.log(`[strata] starting Temporal (dev server, ${config.temporal.databaseFile})`);
+    logger.info({ databaseFile: config.temporal.databaseFile }, `starting Temporal (dev server, ${config.temporal.databaseFile})`);
     devServer = await startDevServer(config);
   }
 } catch (err) {
-  console.error(`[strata] cannot start: ${(err as Error).message}`);
+  logger.fatal(`cannot start: ${(err as Error).message}`);
   process.exit(1);
 }
 const address = devServer?.address ?? config.temporal.address;
@@ -42,9 +43,11 @@ const server: Server = await new Promise((resolve, reject) => {
 });
 const running = workers.run();
 
+// For the person who typed npm start (not a log record): where everything is.
 console.log(`
 Strata is running.
   REST API      http://${config.apiHost}:${config.apiPort}/api/v1/health
+  metrics       http://${config.apiHost}:${config.apiPort}/metrics
   admin token   ${config.adminTokenFile}${created ? ' (new)' : ''}
   Temporal      ${address} (namespace ${config.temporal.namespace})
   Web UI        ${devServer?.uiUrl ?? '(external Temporal: see its own UI)'}
@@ -55,24 +58,27 @@ Press Ctrl-C to stop.`);
 let stopping = false;
 async function stop(signal: string) {
   if (stopping) {
-    console.log('[strata] stopping now');
+    logger.warn({ signal }, 'stopping now, without waiting for running tasks');
     process.exit(130);
   }
   stopping = true;
-  console.log(`[strata] ${signal}: stopping (running tasks get ${config.shutdownGraceSeconds}s to finish; Ctrl-C again to stop at once)`);
+  logger.info(
+    { signal, graceSeconds: config.shutdownGraceSeconds },
+    `${signal}: stopping (running tasks get ${config.shutdownGraceSeconds}s to finish, then other workers take them over; Ctrl-C again to stop at once)`,
+  );
   server.close();
   workers.shutdown();
-  await running.catch((err: unknown) => console.error('[strata] worker stopped with an error', err));
+  await running.catch((err: unknown) => logger.error({ err }, 'the worker stopped with an error'));
   await client.connection.close();
   await nativeConnection.close();
   await devServer?.stop();
-  console.log('[strata] stopped');
+  logger.info('stopped');
   process.exit(0);
 }
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));
 await running.catch(async (err: unknown) => {
-  console.error('[strata] the worker failed', err);
+  logger.error({ err }, 'the worker failed');
   await devServer?.stop();
   process.exit(1);
 });

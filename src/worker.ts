@@ -25,7 +25,9 @@ import { launcherFor } from './launchers/select.js';
 import { Sandbox, sandboxBaseEnv } from './launchers/sandbox.js';
 import { openStore } from './store/open.js';
 import { temporalConnectionOptions } from './temporal/connection.js';
-import { installQuietLogger } from './temporal/logger.js';
+import { installRuntime } from './temporal/logger.js';
+import { configureLogging, log } from './log.js';
+import { boundPort, observedStore, serveMetrics } from './metrics.js';
 import type { Store } from './store/store.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -57,16 +59,18 @@ export async function createWorkers(
   const jobsDir = await resolveJobsDir(config.jobsSource, config.dataDir);
   const jobs = new JobRepository(jobsDir, store.deployments);
   const { problems } = await jobs.load();
-  for (const problem of problems) console.warn(`[strata] skipping a job: ${problem}`);
+  for (const problem of problems) log.warn({ problem }, `skipping a job: ${problem}`);
   const sandbox = new Sandbox({ ...config.sandbox, hiddenPaths: [config.dataDir] });
   sandbox.check();
-  if (sandbox.mode === 'none') console.warn('[strata] STRATA_SANDBOX=none: job code runs unconfined, with this worker\'s rights');
+  if (sandbox.mode === 'none') log.warn('STRATA_SANDBOX=none: job code runs unconfined, with this worker\'s rights');
   const sandboxed = sandbox.mode !== 'none';
   const taskEnv = () => sandboxBaseEnv(process.env, sandboxed);
+  // What the activities append is what the metrics count (src/metrics.ts); the API writes to `store`.
+  const activityStore = observedStore(store);
 
-  const plan = createPlanActivities({ store, jobs, taskEnv, sandbox });
+  const plan = createPlanActivities({ store: activityStore, jobs, taskEnv, sandbox });
   const tasks = createTaskActivities({
-    store,
+    store: activityStore,
     jobs,
     launcher: launcherFor(config, sandbox),
     logsDir: config.logsDir,
@@ -84,7 +88,7 @@ export async function createWorkers(
     ...(config.notifications.webhookUrl ? { webhookUrl: config.notifications.webhookUrl } : {}),
   };
   const deploy = createDeployActivities({
-    store,
+    store: activityStore,
     temporalSchedules: (client, taskQueue) => ({
       create: (team, name, definition) => createTemporalSchedule(client, taskQueue, team, name, definition),
       update: (team, name, definition) => updateTemporalSchedule(client, taskQueue, team, name, definition),
@@ -103,9 +107,9 @@ export async function createWorkers(
     notifications: notificationSettings,
   });
   const { buildImage, ...deploySteps } = deploy;
-  const runs = createRunActivities({ store, jobs, taskEnv });
-  const backfills = createBackfillActivities({ store });
-  const schedules = createScheduleActivities({ store, jobs, notifications: notificationSettings });
+  const runs = createRunActivities({ store: activityStore, jobs, taskEnv });
+  const backfills = createBackfillActivities({ store: activityStore });
+  const schedules = createScheduleActivities({ store: activityStore, jobs, notifications: notificationSettings });
   const notifications = createNotificationActivities({ ...(config.notifications.smtp ? { smtp: config.notifications.smtp } : {}) });
   const identity = `strata@${os.hostname()}:${process.pid}`;
   const shutdownGraceTime = `${config.shutdownGraceSeconds}s`;
@@ -165,10 +169,35 @@ export async function createWorkers(
 
 // `npm run worker`: one more worker process against an existing Temporal server.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  installQuietLogger();
   const config = loadConfig();
+  const logger = configureLogging(config.log);
+  await installRuntime(logger);
   const workers = await createWorkers(config);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => workers.shutdown());
-  console.log(`[strata] worker polling ${config.taskQueue} and ${config.taskQueue}-tasks on ${config.temporal.address}`);
-  await workers.run();
+  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(config.apiHost, config.metricsPort) : undefined;
+  // SIGTERM (an orchestrator) or Ctrl-C: stop polling, let running tasks finish within the grace period,
+  // then hand the rest over to other workers (see runTask) and exit 0. A second signal exits at once.
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      if (stopping) {
+        logger.warn({ signal }, 'stopping now, without waiting for running tasks');
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, `${signal}: stopping; running tasks get ${config.shutdownGraceSeconds}s to finish, then other workers take them over`);
+      workers.shutdown();
+    });
+  logger.info(
+    { taskQueue: config.taskQueue, temporal: config.temporal.address, ...(metricsServer ? { metrics: `http://${config.apiHost}:${boundPort(metricsServer)}/metrics` } : {}) },
+    `worker polling ${config.taskQueue} and ${config.taskQueue}-tasks on ${config.temporal.address}`,
+  );
+  try {
+    await workers.run();
+  } catch (err) {
+    logger.error({ err }, 'the worker failed');
+    process.exit(1);
+  }
+  metricsServer?.close();
+  logger.info('worker stopped');
+  process.exit(0);
 }

@@ -6,6 +6,8 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { Failures, StrataError } from '../errors.js';
+import { log } from '../log.js';
+import { scrape } from '../metrics.js';
 import { authenticator } from './auth.js';
 import { backfillRoutes } from './backfills.js';
 import { buildRoutes } from './builds.js';
@@ -104,6 +106,12 @@ export function createApp(deps: ApiDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   // No body parser here: each route reads its own body, after its token is checked (mountRoute).
+  // Prometheus' page, outside the versioned API and without a token, as exporters serve it: Prometheus
+  // scrapes without credentials, and the API listens on 127.0.0.1 unless STRATA_HOST opens it (then
+  // keep /metrics off the public side of the proxy). Job names are its only labels.
+  app.get('/metrics', (_req, res, next) => {
+    scrape().then(({ contentType, body }) => res.type(contentType).send(body), next);
+  });
   const router = express.Router();
   const authenticate = authenticator(deps.store);
   const routes = apiRoutes(deps);
@@ -118,7 +126,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/api', (req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`));
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (res.headersSent) {
-      console.error(`[strata] API error after the response started (${req.method} ${req.path})`, err);
+      log.error({ err, method: req.method, path: req.path }, `API error after the response started (${req.method} ${req.path})`);
       res.end();
       return;
     }
@@ -130,7 +138,7 @@ export function createApp(deps: ApiDeps): express.Express {
       return sendError(res, status, 'invalid_request', (err as Error).message);
     }
     if (isUnavailable(err)) return sendError(res, 503, 'temporal_unavailable', 'Temporal is unreachable; try again shortly');
-    console.error(`[strata] API error (${req.method} ${req.path})`, err);
+    log.error({ err, method: req.method, path: req.path }, `API error (${req.method} ${req.path})`);
     sendError(res, 500, 'internal', 'internal error; see the server log');
   });
   return app;

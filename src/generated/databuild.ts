@@ -123,12 +123,14 @@ export interface ConfigValidateFail {
   failure?: Failure;
 }
 
+/** queued_ms: how long the attempt waited on the tasks queue for a worker (Temporal's schedule-to-start). */
 export interface TaskLaunchSuccess {
   attempt: number;
   launcher: string;
   logPath: string;
   pid: number;
   worker: string;
+  queuedMs?: number;
 }
 
 export interface TaskLaunchFail {
@@ -152,6 +154,18 @@ export interface TaskFailed {
   signal: string;
   logTail: string;
   willRetry: boolean;
+  durationMs?: number;
+}
+
+/**
+ * The worker running the task was stopping and its grace period ended: it stopped the task's process and
+ * failed the attempt as worker_stopping (a platform failure), so Temporal retries it on another worker at once.
+ */
+export interface TaskHandedOver {
+  attempt: number;
+  worker: string;
+  runningMs: number;
+  reason: string;
 }
 
 export interface MetadataCalculated {
@@ -382,6 +396,7 @@ export interface BuildEventPayloads {
   metadata_calculation_fail: MetadataCalculationFail;
   job_exec_fail: JobExecFail;
   task_waiting: TaskWaiting;
+  task_handed_over: TaskHandedOver;
   partition_dispatch_fail: PartitionDispatchFail;
   cycle_detected: CycleDetected;
   graph_analyze_fail: GraphAnalyzeFail;
@@ -429,6 +444,7 @@ export const BuildEventTypes = [
   'metadata_calculation_fail',
   'job_exec_fail',
   'task_waiting',
+  'task_handed_over',
   'partition_dispatch_fail',
   'cycle_detected',
   'graph_analyze_fail',

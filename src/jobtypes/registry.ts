@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StrataError } from '../errors.js';
+import { log } from '../log.js';
 import type { JobLanguage } from '../deploy/requirements.js';
 import { extractBundle, readBundleManifest } from './bundle.js';
 import { parsePluginManifest, type PluginManifest } from './pluginManifest.js';
@@ -89,7 +90,7 @@ export class JobTypeRegistry {
         try {
           installed.push(loadJobType(path.join(this.pluginsDir, name, version), false));
         } catch (err) {
-          console.warn(`[strata] skipping the plugin in ${path.join(this.pluginsDir, name, version)}: ${(err as Error).message}`);
+          log.warn({ plugin: path.join(this.pluginsDir, name, version) }, `skipping the plugin in ${path.join(this.pluginsDir, name, version)}: ${(err as Error).message}`);
         }
       }
     }

@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { StrataConfig } from '../config.js';
+import { log as logger } from '../log.js';
 import { temporalCliPath } from './cli.js';
 import { devServerSearchAttributeArgs } from './searchAttributes.js';
 
@@ -86,7 +87,7 @@ export async function startDevServer(config: StrataConfig): Promise<DevServer> {
   const exitedPromise = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
       exited = signal ? `signal ${signal}` : `code ${code}`;
-      if (ready && !stopping) console.error(`[strata] the Temporal dev server exited with ${exited}; the end of ${logFile}:\n${tail(logFile, logStart)}`);
+      if (ready && !stopping) logger.error({ logFile, logTail: tail(logFile, logStart) }, `the Temporal dev server exited with ${exited}; the end of ${logFile} is in logTail`);
       resolve();
     }),
   );

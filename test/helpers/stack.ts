@@ -10,6 +10,7 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 import { startBuild, type BuildRequest, type StartBuildOptions } from '../../src/client/builds.js';
 import { loadConfig, type StrataConfig } from '../../src/config.js';
 import { temporalCliPath } from '../../src/temporal/cli.js';
+import { configureLogging } from '../../src/log.js';
 import { installQuietLogger } from '../../src/temporal/logger.js';
 import { searchAttributeKeys } from '../../src/temporal/searchAttributes.js';
 import { createWorkers, workflowsPath, type StrataWorkers } from '../../src/worker.js';
@@ -17,6 +18,8 @@ import type { Store } from '../../src/store/store.js';
 import type { BuildEventType } from '../../src/generated/databuild.js';
 
 installQuietLogger();
+// The workers' records in a test's output: only what went wrong, as the SDK's.
+configureLogging({ level: 'warn', format: 'auto' });
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per test file. */

@@ -1,0 +1,219 @@
+/**
+ * Strata's Prometheus metrics, defined in this one module and updated in one place: `observeEvents`
+ * reads the events the workers append to the event log (a build's or a task's change of state is an
+ * event), `observeDeployment` the deployment steps. So a metric says what the event log says.
+ * One registry per process: in `npm start` the API's /metrics shows the workers' metrics too.
+ *
+ * The Temporal SDK's own metrics (workflow and activity task latencies, pollers, slots, ...) are made
+ * by its Rust core, which serves them on a loopback port of its own (`installRuntime` in
+ * src/temporal/logger.ts); `scrape()` appends that page to Strata's, so one scrape gets both.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DeploymentUpdate, NewDeploymentEvent } from './store/deployments.js';
+import type { NewBuildEvent, Store } from './store/store.js';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'strata_' });
+
+export const metrics = {
+  builds: new Counter({
+    name: 'strata_builds_total',
+    help: 'Builds by status: requested when a build starts, then completed, failed or cancelled',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  }),
+  tasks: new Counter({
+    name: 'strata_tasks_total',
+    help: 'Tasks that ended, by job and status (succeeded, failed, cancelled)',
+    labelNames: ['job', 'status'] as const,
+    registers: [registry],
+  }),
+  taskAttempts: new Counter({
+    name: 'strata_task_attempts_total',
+    help: 'Attempts of task processes by job and outcome: started, succeeded, failed, launch_failed, handed_over (its worker stopped)',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [registry],
+  }),
+  taskDuration: new Histogram({
+    name: 'strata_task_duration_seconds',
+    help: "How long a task's process ran, by job and outcome (succeeded, failed, handed_over)",
+    labelNames: ['job', 'outcome'] as const,
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+    registers: [registry],
+  }),
+  taskScheduleToStart: new Histogram({
+    name: 'strata_task_schedule_to_start_seconds',
+    help: 'How long an attempt of a task waited on the tasks queue for a worker, by job',
+    labelNames: ['job'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900],
+    registers: [registry],
+  }),
+  delegations: new Counter({
+    name: 'strata_partition_delegations_total',
+    help: 'Tasks a build delegated to the build already running them, by job',
+    labelNames: ['job'] as const,
+    registers: [registry],
+  }),
+  skips: new Counter({
+    name: 'strata_partition_skips_total',
+    help: 'Tasks a build skipped because another build made their partitions live, by job',
+    labelNames: ['job'] as const,
+    registers: [registry],
+  }),
+  deployments: new Counter({
+    name: 'strata_deployments_total',
+    help: 'Deployments that ended, by outcome (succeeded, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  }),
+  scheduleTicks: new Counter({
+    name: 'strata_schedule_ticks_total',
+    help: "Schedule times by outcome: skipped (overlap skip), late (not live by the deadline); a tick's own run is Temporal's temporal_workflow_completed{workflow_type=\"scheduledBuild\"}",
+    labelNames: ['schedule', 'outcome'] as const,
+    registers: [registry],
+  }),
+};
+
+const seconds = (ms: number) => ms / 1000;
+
+/** Updates the metrics from events that were appended to the event log. */
+export function observeEvents(events: NewBuildEvent[]): void {
+  for (const event of events) {
+    const job = event.job ?? '';
+    switch (event.type) {
+      case 'build_requested':
+        metrics.builds.inc({ status: 'requested' });
+        break;
+      case 'graph_build_success':
+        metrics.builds.inc({ status: 'completed' });
+        break;
+      case 'graph_build_fail':
+      case 'graph_analyze_fail':
+        metrics.builds.inc({ status: 'failed' });
+        break;
+      case 'build_cancelled':
+        metrics.builds.inc({ status: 'cancelled' });
+        break;
+      case 'task_launch_success':
+        metrics.taskAttempts.inc({ job, outcome: 'started' });
+        if (event.payload.queuedMs !== undefined) metrics.taskScheduleToStart.observe({ job }, seconds(event.payload.queuedMs));
+        break;
+      case 'task_launch_fail':
+        metrics.taskAttempts.inc({ job, outcome: 'launch_failed' });
+        break;
+      case 'task_success':
+        metrics.taskAttempts.inc({ job, outcome: 'succeeded' });
+        metrics.taskDuration.observe({ job, outcome: 'succeeded' }, seconds(event.payload.durationMs));
+        break;
+      case 'task_failed':
+        metrics.taskAttempts.inc({ job, outcome: 'failed' });
+        if (event.payload.durationMs !== undefined) metrics.taskDuration.observe({ job, outcome: 'failed' }, seconds(event.payload.durationMs));
+        break;
+      case 'task_handed_over':
+        metrics.taskAttempts.inc({ job, outcome: 'handed_over' });
+        metrics.taskDuration.observe({ job, outcome: 'handed_over' }, seconds(event.payload.runningMs));
+        break;
+      case 'metadata':
+        // A task ends with its metadata (its outputs are live) or with job_exec_fail.
+        metrics.tasks.inc({ job, status: 'succeeded' });
+        break;
+      case 'job_exec_fail':
+        metrics.tasks.inc({ job, status: event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed' });
+        break;
+      case 'partition_delegated':
+        metrics.delegations.inc({ job });
+        break;
+      case 'partition_skipped':
+        if (event.taskId) metrics.skips.inc({ job });
+        break;
+      case 'tick_skipped':
+        metrics.scheduleTicks.inc({ schedule: event.payload.schedule, outcome: 'skipped' });
+        break;
+      case 'partition_late':
+        metrics.scheduleTicks.inc({ schedule: event.payload.schedule, outcome: 'late' });
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** Updates the metrics from a deployment step's record: the record that ends a deployment sets its status. */
+export function observeDeployment(_event: NewDeploymentEvent, update: DeploymentUpdate): void {
+  if (update.status === 'succeeded' || update.status === 'failed') metrics.deployments.inc({ outcome: update.status });
+}
+
+/**
+ * The store the workers' activities write through: the same store, with each append observed once it
+ * is written. The API's own appends (a build_requested it writes ahead of the workflow, with the same
+ * dedupe key) go to the unobserved store, so a build is counted once.
+ */
+export function observedStore(store: Store): Store {
+  const deployments = new Proxy(store.deployments, {
+    get(target, key) {
+      if (key === 'record')
+        return async (event: NewDeploymentEvent, update: DeploymentUpdate = {}) => {
+          await target.record(event, update);
+          observeDeployment(event, update);
+        };
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'appendEvents')
+        return async (events: NewBuildEvent[]) => {
+          await target.appendEvents(events);
+          observeEvents(events);
+        };
+      if (key === 'deployments') return deployments;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+let sdkMetricsUrl: string | undefined;
+/** Where the Temporal SDK's core serves its metrics (set when the Runtime is installed with them). */
+export function setSdkMetricsUrl(url: string | undefined): void {
+  sdkMetricsUrl = url;
+}
+
+/** The metrics page: Strata's registry, then the Temporal SDK's metrics of this process. */
+export async function scrape(): Promise<{ contentType: string; body: string }> {
+  let body = await registry.metrics();
+  if (sdkMetricsUrl) {
+    try {
+      const res = await fetch(sdkMetricsUrl, { signal: AbortSignal.timeout(2000) });
+      body += `\n${await res.text()}`;
+    } catch (err) {
+      // Strata's own metrics are still worth a scrape; the comment says why the SDK's are missing.
+      body += `\n# the Temporal SDK's metrics (${sdkMetricsUrl}) did not answer: ${(err as Error).message}\n`;
+    }
+  }
+  return { contentType: registry.contentType, body };
+}
+
+/** A worker's metrics endpoint (STRATA_METRICS_PORT): GET /metrics, nothing else. */
+export async function serveMetrics(host: string, port: number): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
+      return;
+    }
+    scrape().then(
+      ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+export const boundPort = (server: http.Server) => (server.address() as AddressInfo).port;
