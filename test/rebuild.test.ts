@@ -10,6 +10,7 @@ import { projectRoot } from '../src/config.js';
 import { generationOf, taskIdFor, taskWorkflowId } from '../src/engine/ids.js';
 import type { PartitionView } from '../src/api/catalog.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { liveEvent } from './helpers/events.js';
 import { countRuns, makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
@@ -147,29 +148,7 @@ test("a team may build another team's live partition (nothing runs) but not rebu
 
 test('staleness follows the manifests through diamonds and cycles, each partition once, in the metadata event’s transaction', async () => {
   const store = new SqliteStore(path.join(tempDir('stale'), 'strata.db'));
-  /** The metadata event of a task of `generation` (0: a first build, more: a rebuild) making `ref` live. */
-  const live = (ref: string, inputs: string[], buildId = 'b1', generation = buildId === 'b1' ? 0 : 1) => ({
-    buildId,
-    type: 'metadata' as const,
-    job: ref.split('/')[0]!,
-    taskId: taskIdFor(ref.split('/')[0]!, [ref], generation),
-    partitions: [ref],
-    payload: {
-      manifest: {
-        outputs: [ref],
-        inputs: inputs.map((partitionRef) => ({ depType: 'materialize' as const, partitionRef })),
-        job: ref.split('/')[0]!,
-        taskId: taskIdFor(ref.split('/')[0]!, [ref], generation),
-        buildId,
-        startTimeMs: 0,
-        endTimeMs: 0,
-        attempt: 1,
-        metadataJson: '{}',
-        deploymentId: '',
-        commit: '',
-      },
-    },
-  });
+  const live = (ref: string, inputs: string[], buildId = 'b1', generation = buildId === 'b1' ? 0 : 1) => liveEvent(ref, inputs, buildId, generation);
   // a -> b, a -> c, b + c -> d; e <-> f read each other and e reads a; g reads nothing. First builds stale nothing.
   await store.appendEvents([live('a/x=1', []), live('b/x=1', ['a/x=1']), live('c/x=1', ['a/x=1']), live('d/x=1', ['b/x=1', 'c/x=1'])]);
   await store.appendEvents([live('e/x=1', ['a/x=1', 'f/x=1']), live('f/x=1', ['e/x=1']), live('g/x=1', [])]);

@@ -6,7 +6,7 @@ import type { BuildEvent, BuildEventOf, Failure, JobStatus, PartitionManifest } 
 import type { JobManifest } from '../jobs/manifest.js';
 import type { BackfillRecord, BackfillStatus } from './backfills.js';
 import type { DagNodeRecord, DagRunRecord } from './dags.js';
-import type { DeploymentEvent, DeploymentRecord } from './deployments.js';
+import type { DeploymentEvent, DeploymentRecord, DeploymentUpdate, NewDeploymentEvent } from './deployments.js';
 import type { ScheduleRecord } from './schedules.js';
 import type { BuildRecord, PartitionRecord, PlannedTask, TaskRecord, TokenRecord } from './store.js';
 
@@ -294,3 +294,49 @@ export const toDeploymentEvent = (r: DeploymentEventRow): DeploymentEvent => ({
   ...(r.message !== null ? { message: r.message } : {}),
   ...(r.details !== null ? { details: JSON.parse(r.details) as Record<string, unknown> } : {}),
 });
+
+/** Column names of the fields a step may update. */
+export const DEPLOYMENT_COLUMNS: Record<keyof DeploymentUpdate, string> = {
+  commit: 'commit_id',
+  status: 'status',
+  jobType: 'job_type',
+  jobTypeVersion: 'job_type_version',
+  manifest: 'manifest',
+  workspace: 'workspace',
+  image: 'image',
+  digest: 'digest',
+  dockerfile: 'dockerfile',
+  failure: 'failure',
+  finishedAtMs: 'finished_at',
+};
+
+/**
+ * Each partition's state, from the catalog: what happened to it since the backfill was created counts
+ * (a partition live or failed before that is pending until the backfill builds it); a failed partition
+ * whose task was cancelled is pending again. The one `?` is the backfill.
+ */
+export const BACKFILL_STATES = `
+SELECT b.idx AS idx, b.ref AS partition, CASE
+  WHEN b.run IS NULL THEN 'skipped'
+  WHEN p.updated_at IS NULL OR p.updated_at < f.created_at THEN 'pending'
+  WHEN p.status = 'live' THEN 'live'
+  WHEN p.status = 'building' THEN 'building'
+  WHEN p.status = 'failed' AND coalesce(t.status, 'failed') != 'cancelled' THEN 'failed'
+  ELSE 'pending' END AS state
+FROM backfill_partitions b
+JOIN backfills f ON f.id = b.backfill_id
+LEFT JOIN partitions p ON p.ref = b.ref
+LEFT JOIN tasks t ON t.build_id = p.build_id AND t.task_id = p.task_id
+WHERE b.backfill_id = ?`;
+
+/** The values of a deployment step's event row: (deployment_id, step, status, message, details, ts, dedupe_key). */
+export const deploymentEventValues = (event: NewDeploymentEvent, ts: number): unknown[] => [
+  event.deploymentId,
+  event.step,
+  event.status,
+  event.message ?? null,
+  event.details ? JSON.stringify(event.details) : null,
+  ts,
+  // Warnings may repeat; a step starts, succeeds or fails once.
+  event.status === 'warning' ? null : `${event.deploymentId}/${event.step}/${event.status}`,
+];

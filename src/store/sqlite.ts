@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { JobStatus, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { buildWorkflowId, generationOf } from '../engine/ids.js';
 import { SqliteBackfills } from './sqliteBackfills.js';
+import { SqliteClaims } from './sqliteClaims.js';
 import { SqliteSchedules } from './sqliteSchedules.js';
 import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
@@ -94,6 +95,7 @@ export class SqliteStore implements Store {
   readonly dags: SqliteDags;
   readonly schedules: SqliteSchedules;
   readonly backfills: SqliteBackfills;
+  readonly claims: SqliteClaims;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -116,6 +118,7 @@ export class SqliteStore implements Store {
     this.dags = new SqliteDags(this.db);
     this.schedules = new SqliteSchedules(this.db);
     this.backfills = new SqliteBackfills(this.db, (row) => toEvent(row as EventRow));
+    this.claims = new SqliteClaims(this.db);
   }
 
   async appendEvents(events: NewBuildEvent[]): Promise<void> {

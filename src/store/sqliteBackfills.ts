@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { BuildEventOf } from '../generated/databuild.js';
 import type { BackfillRecord, BackfillState, BackfillStatus, BackfillStore } from './backfills.js';
-import { toBackfill, type BackfillRow } from './rows.js';
+import { BACKFILL_STATES as STATES, toBackfill, type BackfillRow } from './rows.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS backfills (
@@ -31,25 +31,6 @@ CREATE TABLE IF NOT EXISTS backfill_builds (
   PRIMARY KEY (backfill_id, build_id)
 ) WITHOUT ROWID;
 `;
-
-/**
- * Each partition's state, from the catalog: what happened to it since the backfill was created counts
- * (a partition live or failed before that is pending until the backfill builds it); a failed partition
- * whose task was cancelled is pending again.
- */
-const STATES = `
-SELECT b.idx AS idx, b.ref AS partition, CASE
-  WHEN b.run IS NULL THEN 'skipped'
-  WHEN p.updated_at IS NULL OR p.updated_at < f.created_at THEN 'pending'
-  WHEN p.status = 'live' THEN 'live'
-  WHEN p.status = 'building' THEN 'building'
-  WHEN p.status = 'failed' AND coalesce(t.status, 'failed') != 'cancelled' THEN 'failed'
-  ELSE 'pending' END AS state
-FROM backfill_partitions b
-JOIN backfills f ON f.id = b.backfill_id
-LEFT JOIN partitions p ON p.ref = b.ref
-LEFT JOIN tasks t ON t.build_id = p.build_id AND t.task_id = p.task_id
-WHERE b.backfill_id = ?`;
 
 export class SqliteBackfills implements BackfillStore {
   constructor(

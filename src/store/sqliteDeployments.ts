@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { DeploymentEvent, DeploymentQuery, DeploymentRecord, DeploymentStore, DeploymentUpdate, JobPin, NewDeploymentEvent } from './deployments.js';
-import { toDeployment, toDeploymentEvent, type DeploymentEventRow, type DeploymentRow } from './rows.js';
+import { DEPLOYMENT_COLUMNS, deploymentEventValues, toDeployment, toDeploymentEvent, type DeploymentEventRow, type DeploymentRow } from './rows.js';
 
 export const DEPLOYMENTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS deployments (
@@ -53,21 +53,6 @@ CREATE TABLE IF NOT EXISTS job_pins (
 );
 `;
 
-/** Column names of the fields a step may update. */
-const COLUMNS: Record<keyof DeploymentUpdate, string> = {
-  commit: 'commit_id',
-  status: 'status',
-  jobType: 'job_type',
-  jobTypeVersion: 'job_type_version',
-  manifest: 'manifest',
-  workspace: 'workspace',
-  image: 'image',
-  digest: 'digest',
-  dockerfile: 'dockerfile',
-  failure: 'failure',
-  finishedAtMs: 'finished_at',
-};
-
 export class SqliteDeployments implements DeploymentStore {
   constructor(private readonly db: Database.Database) {
     db.exec(DEPLOYMENTS_SCHEMA);
@@ -90,19 +75,10 @@ export class SqliteDeployments implements DeploymentStore {
           `INSERT INTO deployment_events (deployment_id, step, status, message, details, ts, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (dedupe_key) DO NOTHING`,
         )
-        .run(
-          event.deploymentId,
-          event.step,
-          event.status,
-          event.message ?? null,
-          event.details ? JSON.stringify(event.details) : null,
-          ts,
-          // Warnings may repeat; a step starts, succeeds or fails once.
-          event.status === 'warning' ? null : `${event.deploymentId}/${event.step}/${event.status}`,
-        );
+        .run(...deploymentEventValues(event, ts));
       if (inserted.changes === 0) return;
       const entries = Object.entries(update).filter(([, v]) => v !== undefined) as [keyof DeploymentUpdate, unknown][];
-      const sets = entries.map(([k]) => `${COLUMNS[k]} = ?`);
+      const sets = entries.map(([k]) => `${DEPLOYMENT_COLUMNS[k]} = ?`);
       const values = entries.map(([k, v]) => (k === 'manifest' || k === 'failure' ? JSON.stringify(v) : v));
       this.db.prepare(`UPDATE deployments SET ${[...sets, 'updated_at = ?'].join(', ')} WHERE id = ?`).run(...values, ts, event.deploymentId);
     })();

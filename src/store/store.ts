@@ -17,6 +17,7 @@ import type {
   PartitionStatus,
 } from '../generated/databuild.js';
 import type { BackfillStore } from './backfills.js';
+import type { ClaimStore } from './claims.js';
 import type { DagStore } from './dags.js';
 import type { DeploymentStore } from './deployments.js';
 import type { ScheduleStore } from './schedules.js';
@@ -150,6 +151,13 @@ export interface Store {
   readonly dags: DagStore;
   readonly schedules: ScheduleStore;
   readonly backfills: BackfillStore;
+  readonly claims: ClaimStore;
+
+  /**
+   * Calls `listener` after events are appended by any process, when the store can tell (PostgreSQL's
+   * NOTIFY); returns the unsubscribe. Absent: followers poll.
+   */
+  onEvents?(listener: () => void): () => void;
 
   close(): Promise<void>;
 }
