@@ -87,7 +87,10 @@ test('create from flags and from a file, list, show, update, pause, unpause, tri
   const triggered = await strata(['schedule', 'trigger', 'planners/daily']);
   expect([triggered.exitCode, triggered.stdout]).toEqual([0, 'triggered schedule planners/daily: a tick starts now; see it with: strata schedule show planners/daily']);
   const run = await waitFor('the triggered tick to complete', async () => (await detail('planners/daily')).recent.find((r) => r.status === 'completed'));
-  expect(await stack.store.getBuild(run.buildId)).toMatchObject({ requested: [renderTemplate(DAILY, Date.parse(run.scheduledAt), 'Europe/Paris')] });
+  // Its own day, and with lookback 1 the day of the 00:30 tick before it (the same day unless it ran between midnight and 00:30 in Paris).
+  const at = Date.parse(run.scheduledAt);
+  const days = [...new Set([at, at - 30 * 60_000].map((t) => renderTemplate(DAILY, t, 'Europe/Paris')))];
+  expect((await stack.store.getBuild(run.buildId))?.requested).toEqual(days);
   expect((await strata(['schedule', 'show', 'planners/daily'])).stdout).toMatch(new RegExp(`${run.scheduledAt}\\s+${run.buildId}\\s+completed`));
 
   for (const id of ['planners/daily', 'planners/hourly']) expect((await strata(['schedule', 'delete', id])).stdout).toBe(`deleted schedule ${id}`);
