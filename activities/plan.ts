@@ -9,6 +9,7 @@ import { jobEnvironment, jobFolders, type JobDefinition } from '../src/jobs/mani
 import type { Sandbox } from '../src/launchers/sandbox.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import type { NewBuildEvent, Store } from '../src/store/store.js';
+import { createClaimActivities } from './claims.js';
 
 export interface AnalyzeGraphInput {
   buildId: string;
@@ -103,6 +104,8 @@ export async function runConfigCommand(job: JobDefinition, outputs: PartitionRef
 
 export function createPlanActivities(deps: { store: Store; jobs: JobRepository; taskEnv: () => Record<string, string>; sandbox: Sandbox }) {
   return {
+    // Registered with the plan activities, which every worker of the main queue has: job runs and tasks claim jobs.
+    ...createClaimActivities(deps),
     /** graph.analyze: plans the build, stores the job graph and its events, returns a summary. */
     async analyzeGraph(input: AnalyzeGraphInput): Promise<PlanSummary> {
       const { jobs, problems } = await deps.jobs.load();

@@ -40,14 +40,24 @@ export async function jobExec(input: JobExecInput): Promise<TaskOutcome> {
   let outcome: TaskOutcome;
   let rethrow: unknown;
   let outputs: string[] = [];
+  let claimed: { team: string; job: string } | undefined;
 
   try {
     const task = await local.validateConfig({ buildId: input.buildId, taskId: input.taskId, job: input.job });
     outputs = task.config.outputs;
     // One run of a job at a time: a task of a job that is running as a job run (a DAG's, or one by hand) waits for it.
-    if (patched('task-waits-for-job-run'))
+    // Since 'task-claims-job' the task claims the job (the run claims it too), so a run and a task starting at once cannot both start.
+    const claims = patched('task-claims-job');
+    const waitFor = claims
+      ? () => local.claimJob({ team: task.team, job: task.job, kind: 'task' })
+      : patched('task-waits-for-job-run')
+        ? () => local.jobRunActive({ team: task.team, job: task.job })
+        : undefined;
+    // Before the first try: a claim taken by a try whose answer was lost to a cancellation is released too.
+    if (claims) claimed = { team: task.team, job: task.job };
+    if (waitFor)
       for (let tries = 0; ; tries++) {
-        const busy = await local.jobRunActive({ team: task.team, job: task.job });
+        const busy = await waitFor();
         if (busy === null) break;
         if (tries === 0)
           await local.recordEvents([{ ...base, partitions: outputs, type: 'task_waiting', payload: { runningExecution: busy }, dedupeKey: `${workflowInfo().runId}/task_waiting` }]);
@@ -78,6 +88,8 @@ export async function jobExec(input: JobExecInput): Promise<TaskOutcome> {
       local.recordEvents([{ ...base, partitions: outputs, type: 'job_exec_fail', payload: { failure }, dedupeKey: `${workflowInfo().runId}/job_exec_fail` }]),
     );
   }
+
+  if (claimed) await CancellationScope.nonCancellable(() => local.releaseJob(claimed));
 
   // Tell the build that started the task and every build that delegated to it, including builds that
   // subscribe while we are notifying.

@@ -4,26 +4,36 @@
  * non-zero exit is retried only as often as job.yaml's `retries` says; whoever started the run never
  * retries it again, so retries do not multiply.
  */
-import { proxyLocalActivities, sleep } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyLocalActivities, sleep } from '@temporalio/workflow';
+import type { createClaimActivities } from '../activities/claims.js';
 import type { createRunActivities } from '../activities/runs.js';
 import type { JobRunInput, JobRunResult } from './jobRun.messages.js';
 import { failureOf, isUserTaskFailure, runTaskActivity } from './taskActivity.js';
 
-const local = proxyLocalActivities<ReturnType<typeof createRunActivities>>({
+const local = proxyLocalActivities<ReturnType<typeof createRunActivities> & ReturnType<typeof createClaimActivities>>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
 });
 
 export async function jobRun(input: JobRunInput): Promise<JobRunResult> {
   const task = await local.prepareJobRun(input);
-  for (let attempt = 1; ; attempt++) {
-    const willRetry = attempt <= task.retries;
-    try {
-      await runTaskActivity(task)({ task, attempt, willRetryOnFailure: willRetry });
-      return { attempts: attempt, exitCode: 0 };
-    } catch (err) {
-      if (!willRetry || !isUserTaskFailure(failureOf(err))) throw err;
-      await sleep(Math.min(60_000, 1000 * 2 ** (attempt - 1)));
+  // The run holds the job while it runs: no partition task of the job starts beside it, nor it beside one.
+  const claims = patched('job-run-claims-job');
+  try {
+    if (claims)
+      for (let tries = 0; (await local.claimJob({ team: input.team, job: input.job, kind: 'run' })) !== null; tries++)
+        await sleep(Math.min(30_000, 1000 * 2 ** Math.min(tries, 5)));
+    for (let attempt = 1; ; attempt++) {
+      const willRetry = attempt <= task.retries;
+      try {
+        await runTaskActivity(task)({ task, attempt, willRetryOnFailure: willRetry });
+        return { attempts: attempt, exitCode: 0 };
+      } catch (err) {
+        if (!willRetry || !isUserTaskFailure(failureOf(err))) throw err;
+        await sleep(Math.min(60_000, 1000 * 2 ** (attempt - 1)));
+      }
     }
+  } finally {
+    if (claims) await CancellationScope.nonCancellable(() => local.releaseJob({ team: input.team, job: input.job }));
   }
 }

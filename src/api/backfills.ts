@@ -369,6 +369,7 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
 async function followBackfill(deps: ApiDeps, id: string, after: number, res: Response): Promise<void> {
   await streamEvents(res, after, {
     events: (afterId, limit) => deps.store.backfills.events(id, afterId, limit),
+    ...(deps.store.onEvents ? { onEvents: deps.store.onEvents.bind(deps.store) } : {}),
     async ended() {
       const status = (await deps.store.backfills.get(id))?.status;
       return status && FINISHED_BACKFILL_STATUSES.includes(status) ? { backfillId: id, status } : undefined;

@@ -289,6 +289,7 @@ async function followEvents(deps: ApiDeps, build: BuildRecord, after: number, re
   let lastWorkflowCheck = Date.now();
   await streamEvents(res, after, {
     events: (afterId, limit) => deps.store.listEvents({ buildId: build.buildId, afterId, limit }),
+    ...(deps.store.onEvents ? { onEvents: deps.store.onEvents.bind(deps.store) } : {}),
     async ended() {
       const current = await deps.store.getBuild(build.buildId);
       let status: string | undefined = current && FINISHED_BUILD_STATUSES.includes(current.status) ? current.status : undefined;

@@ -1,8 +1,9 @@
 /**
  * Server-Sent Events of the build event log, for a build or a backfill's builds: every event after a
  * cursor, as `build_event` messages whose id is the event's id (so Last-Event-ID resumes a stream),
- * then one `end` message once the source has ended and every event it wrote has been sent. The store is
- * polled, since whichever worker runs the work writes its events there.
+ * then one `end` message once the source has ended and every event it wrote has been sent. Whichever
+ * worker runs the work writes its events to the store: a store that announces appends (PostgreSQL's
+ * NOTIFY) wakes the stream, and it still polls slowly, for what no event announces; other stores are polled.
  */
 import type { Request, Response } from 'express';
 import { z } from 'zod';
@@ -10,6 +11,8 @@ import type { BuildEventOf } from '../generated/databuild.js';
 import { QueryInt } from './route.js';
 
 const POLL_MS = 250;
+/** With announced appends: a workflow ended from outside Strata, or a notification lost to a reconnect. */
+const ANNOUNCED_POLL_MS = 5_000;
 const KEEPALIVE_MS = 15_000;
 const PAGE = 1000;
 
@@ -46,34 +49,59 @@ export interface EventSource {
   events(afterId: number, limit: number): Promise<BuildEventOf[]>;
   /** The `end` message's data once the source has ended, else undefined. */
   ended(): Promise<Record<string, unknown> | undefined>;
+  /** Calls the listener when events may have been appended (Store.onEvents); returns the unsubscribe. */
+  onEvents?: (listener: () => void) => () => void;
 }
 
 export async function streamEvents(res: Response, after: number, source: EventSource): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.flushHeaders();
   let closed = false;
-  res.on('close', () => (closed = true));
+  // Set by an append announced since the last read began, so none is missed while reading.
+  let woken = false;
+  let wake: (() => void) | undefined;
+  res.on('close', () => {
+    closed = true;
+    wake?.();
+  });
+  const unsubscribe = source.onEvents?.(() => {
+    woken = true;
+    wake?.();
+  });
+  const pause = () =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, unsubscribe ? ANNOUNCED_POLL_MS : POLL_MS);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => (wake = undefined));
   let lastWrite = Date.now();
   let cursor = after;
-  while (!closed) {
-    // Read before the events: a source that had ended then has written all of them.
-    const end = await source.ended();
-    const events = await source.events(cursor, PAGE);
-    for (const event of events) {
-      res.write(`id: ${event.eventId}\nevent: build_event\ndata: ${JSON.stringify(event)}\n\n`);
-      cursor = event.eventId;
-      lastWrite = Date.now();
+  try {
+    while (!closed) {
+      woken = false;
+      // Read before the events: a source that had ended then has written all of them.
+      const end = await source.ended();
+      const events = await source.events(cursor, PAGE);
+      for (const event of events) {
+        res.write(`id: ${event.eventId}\nevent: build_event\ndata: ${JSON.stringify(event)}\n\n`);
+        cursor = event.eventId;
+        lastWrite = Date.now();
+      }
+      if (events.length === PAGE) continue;
+      if (end) {
+        res.write(`event: end\ndata: ${JSON.stringify(end)}\n\n`);
+        res.end();
+        return;
+      }
+      if (Date.now() - lastWrite > KEEPALIVE_MS) {
+        res.write(': keep-alive\n\n');
+        lastWrite = Date.now();
+      }
+      if (!woken) await pause();
     }
-    if (events.length === PAGE) continue;
-    if (end) {
-      res.write(`event: end\ndata: ${JSON.stringify(end)}\n\n`);
-      res.end();
-      return;
-    }
-    if (Date.now() - lastWrite > KEEPALIVE_MS) {
-      res.write(': keep-alive\n\n');
-      lastWrite = Date.now();
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  } finally {
+    unsubscribe?.();
   }
 }
