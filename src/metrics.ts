@@ -123,7 +123,10 @@ export function observeEvents(events: NewBuildEvent[]): void {
         metrics.tasks.inc({ job, status: event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed' });
         break;
       case 'partition_delegated':
-        metrics.delegations.inc({ job });
+        // Written twice for a delegation graph.analyze planned: by the analysis, then by the build when it
+        // subscribes to the running task (the workflow's events carry a dedupe key); only the second is
+        // written for every delegation, also one found only when the task was started.
+        if (event.dedupeKey) metrics.delegations.inc({ job });
         break;
       case 'partition_skipped':
         if (event.taskId) metrics.skips.inc({ job });

@@ -2,15 +2,14 @@
  * A worker killed mid-task: its task process dies with it, the activity's heartbeat times out, and a
  * second worker runs the task to the end. Worker 1 is a real separate process, killed with SIGKILL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startBuild } from '../src/client/builds.js';
-import { projectRoot } from '../src/config.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { countRuns, keyOf, makeJobsRepo } from './helpers/jobs.js';
+import { startStrataProcess, type StrataProcess } from './helpers/processes.js';
 import { sharedDir, sharedPaths, startStack, startTemporal, tempDir, waitFor, type Stack } from './helpers/stack.js';
 
 const work = sharedDir('failover');
@@ -21,12 +20,12 @@ const taskQueue = 'failover';
 const partition = 'held/k=1';
 
 let env: TestWorkflowEnvironment;
-let worker1: ChildProcess | undefined;
+let worker1: StrataProcess | undefined;
 let stack: Stack | undefined;
 let store: SqliteStore | undefined;
 
 afterAll(async () => {
-  worker1?.kill('SIGKILL');
+  worker1?.child.kill('SIGKILL');
   await stack?.teardown();
   await store?.close();
   await env?.teardown();
@@ -37,26 +36,24 @@ test('a second worker finishes the task of a worker killed mid-task', async () =
   fs.mkdirSync(GATES, { recursive: true });
   fs.writeFileSync(path.join(GATES, `${keyOf(partition)}.hold`), '');
   const jobsDir = await makeJobsRepo({ held: { outputs: ['held/k={k}'], exec: ['sh', 'task.sh'], runtime_env: { RUNS, GATES } } });
-  const workerEnv = {
-    ...process.env,
+  worker1 = startStrataProcess('worker', {
     STRATA_TEMPORAL_ADDRESS: env.address,
     STRATA_DATA: dataDir,
     STRATA_JOBS: jobsDir,
     STRATA_TASK_QUEUE: taskQueue,
     STRATA_HEARTBEAT_EVENT_SECONDS: '1',
     STRATA_SANDBOX_SHARED_PATHS: sharedPaths(),
-  };
-  worker1 = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: 'ignore' });
+  });
 
   const { buildId, handle } = await startBuild(env.client, { partitions: [partition] }, { taskQueue, heartbeatSeconds: 1 });
   store = new SqliteStore(path.join(dataDir, 'strata.db'));
   const launches = () => store!.listEvents({ buildId, type: 'task_launch_success' });
   const [first] = await waitFor('worker 1 to launch the task', async () => ((await launches()).length === 1 ? await launches() : undefined), 90_000);
   if (first?.type !== 'task_launch_success') throw new Error('expected a launch');
-  expect(first.payload.worker).toBe(`${os.hostname()}:${worker1.pid}`);
+  expect(first.payload.worker).toBe(worker1.worker);
 
   await waitFor('the task of worker 1 to be running', () => countRuns(RUNS, partition) === 1);
-  worker1.kill('SIGKILL');
+  worker1.child.kill('SIGKILL');
   // The task process dies with its worker (setpriv --pdeathsig) rather than running on unowned.
   await waitFor('the task process of worker 1 to die', () => {
     try {

@@ -81,6 +81,6 @@ describe('generated proto types', () => {
     expect(mod.BuildEventTypes[0]).toBe('arg_validate_success');
     expect(mod.BuildEventTypes.at(-1)).toBe('dag_run_failed');
     expect(mod.BuildEventTypes).toContain('partition_stale');
-    expect(mod.BuildEventTypes).toHaveLength(44);
+    expect(mod.BuildEventTypes).toHaveLength(45);
   });
 });

@@ -5,15 +5,14 @@
  * worker_stopping failure, not after a heartbeat timeout), and the stopping worker exits 0.
  * Worker 1 is a separate process (`npm run worker`'s src/worker.ts); worker 2 runs in this one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startBuild } from '../src/client/builds.js';
-import { projectRoot } from '../src/config.js';
 import { taskWorkflowId } from '../src/engine/ids.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { countRuns, makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
+import { startStrataProcess, type StrataProcess } from './helpers/processes.js';
 import { sharedPaths, startStack, startTemporal, tempDir, waitFor, type Stack } from './helpers/stack.js';
 
 const ws = taskWorkspace('shutdown');
@@ -23,12 +22,12 @@ const quick = 'held/k=1';
 const slow = 'held/k=2';
 
 let env: TestWorkflowEnvironment;
-let worker1: ChildProcess | undefined;
+let worker1: StrataProcess | undefined;
 let stack: Stack | undefined;
 let store: SqliteStore | undefined;
 
 afterAll(async () => {
-  worker1?.kill('SIGKILL');
+  worker1?.child.kill('SIGKILL');
   await stack?.teardown();
   await store?.close();
   await env?.teardown();
@@ -39,8 +38,7 @@ test('a stopping worker finishes what ends in its grace period and hands the res
   ws.hold(quick);
   ws.hold(slow);
   const jobsDir = await makeJobsRepo({ held: { outputs: ['held/k={k}'], exec: ws.task, runtime_env: ws.runtime_env } });
-  const workerEnv = {
-    ...process.env,
+  worker1 = startStrataProcess('worker', {
     STRATA_TEMPORAL_ADDRESS: env.address,
     STRATA_DATA: dataDir,
     STRATA_JOBS: jobsDir,
@@ -49,12 +47,8 @@ test('a stopping worker finishes what ends in its grace period and hands the res
     STRATA_HEARTBEAT_EVENT_SECONDS: '1',
     STRATA_SANDBOX_SHARED_PATHS: sharedPaths(),
     STRATA_LOG_FORMAT: 'json',
-  };
-  worker1 = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  worker1.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => worker1!.once('exit', (code) => resolve(code)));
-  const worker1Id = `${os.hostname()}:${worker1.pid}`;
+  });
+  const worker1Id = worker1.worker;
 
   const { buildId, handle } = await startBuild(env.client, { partitions: [quick, slow] }, { taskQueue, heartbeatSeconds: 1 });
   store = new SqliteStore(path.join(dataDir, 'strata.db'));
@@ -65,8 +59,8 @@ test('a stopping worker finishes what ends in its grace period and hands the res
 
   // The worker that takes over: same queue, same store.
   stack = await startStack({ jobsDir, env, dataDir, extraEnv: { STRATA_TASK_QUEUE: taskQueue } });
-  worker1.kill('SIGTERM');
-  await waitFor('worker 1 to start stopping', () => output.includes('SIGTERM: stopping'));
+  worker1.child.kill('SIGTERM');
+  await waitFor('worker 1 to start stopping', () => worker1!.output().includes('SIGTERM: stopping'));
   // Within the grace period: the quick task ends on worker 1.
   ws.release(quick);
   const handedOver = await waitFor('worker 1 to hand the slow task over', async () => {
@@ -75,7 +69,7 @@ test('a stopping worker finishes what ends in its grace period and hands the res
   }, 60_000);
   ws.release(slow);
   await handle.result();
-  expect(await exited).toBe(0);
+  expect(await worker1.exited).toBe(0);
 
   // The quick task ran once, on worker 1, and succeeded there.
   const quickLaunches = await launchesOf(quick);

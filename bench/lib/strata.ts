@@ -50,7 +50,7 @@ export async function startStrataWorker(ctx: BenchContext, opts: { name: string;
       // Folders the bench's tasks write besides their outputs (their own clocks), opened to the sandbox.
       STRATA_SANDBOX_SHARED_PATHS: (opts.sharedPaths ?? []).join(':'),
     },
-    readyLine: '[strata] worker polling',
+    readyLine: 'worker polling ',
     logFile: path.join(dataDir, 'worker.log'),
   });
   return { ...worker, taskQueue, dataDir };
