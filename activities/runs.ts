@@ -8,7 +8,7 @@ import { StrataError, toApplicationFailure } from '../src/errors.js';
 import { jobEnvironment, jobFolders } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import type { Store } from '../src/store/store.js';
-import type { PreparedTask } from './tasks.js';
+import { containerOf, type PreparedTask } from './tasks.js';
 
 export interface JobRunRef {
   /** The DAG run, or the run started by hand: its events are logged under this id. */
@@ -57,6 +57,7 @@ export function createRunActivities(deps: { store: Store; jobs: JobRepository; t
           retries: job.manifest.retries,
           ...(job.manifest.timeout_seconds ? { timeoutSeconds: job.manifest.timeout_seconds } : {}),
           deployment: { id: job.deployment.id, commit: job.deployment.commit },
+          ...containerOf(job),
           sandbox: {
             folders: jobFolders(job),
             network: job.manifest.network,

@@ -7,9 +7,9 @@ import { CancelledFailure, type ActivityCancellationDetails } from '@temporalio/
 import { execArgv, matchPattern, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
 import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
-import { jobEnvironment, jobFolders } from '../src/jobs/manifest.js';
+import { jobEnvironment, jobFolders, type JobDefinition } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
-import { LaunchError, type Launcher } from '../src/launchers/launcher.js';
+import { LaunchError, type Launcher, type TaskResources } from '../src/launchers/launcher.js';
 import { tailOfFile } from '../src/launchers/process.js';
 import { coarsenRefs, MAX_DATA_MOUNTS, type SandboxPolicy } from '../src/launchers/sandbox.js';
 import type { Store } from '../src/store/store.js';
@@ -32,6 +32,9 @@ export interface PreparedTask extends TaskRef {
   timeoutSeconds?: number;
   /** The deployment the task runs (absent for a development-folder job). */
   deployment?: { id: string; commit: string };
+  /** The deployment's image and job.yaml's resources, for launchers that run tasks in containers (kubernetes). */
+  image?: string;
+  resources?: TaskResources;
   /**
    * What the sandbox lets the command reach: its job's folders, the network or not, and for a job run
    * (which has no JobConfig outputs) the partitions its arguments name.
@@ -119,6 +122,11 @@ export function storageProblem(dirs: string[]): string | undefined {
   return undefined;
 }
 
+/** A job's deployment image and resources, as a PreparedTask carries them (nothing when it has neither). */
+export function containerOf(job: JobDefinition): Pick<PreparedTask, 'image' | 'resources'> {
+  return { ...(job.deployment?.image ? { image: job.deployment.image } : {}), ...(job.manifest.resources ? { resources: job.manifest.resources } : {}) };
+}
+
 /** Whether a cancellation is the worker's shutdown (its grace period ended) rather than the build's. */
 function stoppedByShutdown(err: unknown, details: ActivityCancellationDetails | undefined): boolean {
   return err instanceof CancelledFailure && (details?.workerShutdown === true || err.message === 'WORKER_SHUTDOWN');
@@ -174,6 +182,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         retries: job.manifest.retries,
         ...(job.manifest.timeout_seconds ? { timeoutSeconds: job.manifest.timeout_seconds } : {}),
         ...(job.deployment ? { deployment: { id: job.deployment.id, commit: job.deployment.commit } } : {}),
+        ...containerOf(job),
         sandbox: { folders: jobFolders(job), network: job.manifest.network },
       };
     },
@@ -224,7 +233,10 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         const queuedMs = Math.max(0, startTimeMs - ctx.info.currentAttemptScheduledTimestampMs);
         let launched;
         try {
-          launched = await deps.launcher.launch({ cwd: task.cwd, argv: task.argv, env, logFile, sandbox });
+          const which = { team: task.team, job: task.job, taskId: task.taskId, buildId: task.buildId };
+          const container = { ...(task.image ? { image: task.image } : {}), ...(task.resources ? { resources: task.resources } : {}) };
+          const deadline = task.timeoutSeconds ? { timeoutSeconds: task.timeoutSeconds } : {};
+          launched = await deps.launcher.launch({ cwd: task.cwd, argv: task.argv, env, logFile, sandbox, task: { ...which, ...container, ...deadline } });
         } catch (err) {
           const userFault = err instanceof LaunchError && err.userFault;
           const type: FailureType = userFault ? 'task_failed' : 'task_launch_failed';

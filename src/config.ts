@@ -40,6 +40,8 @@ const EnvSchema = z.object({
   STRATA_KUBERNETES_NAMESPACE: z.string().min(1).default('strata'),
   /** A kubeconfig file for the kubernetes launcher; absent: the in-cluster service account, else ~/.kube/config. */
   STRATA_KUBECONFIG: z.string().min(1).optional(),
+  /** A PersistentVolumeClaim the kubernetes launcher mounts in task pods at STRATA_WAREHOUSE (the workers mount it there too). */
+  STRATA_KUBERNETES_WAREHOUSE_CLAIM: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a PersistentVolumeClaim name').optional(),
   STRATA_TASK_QUEUE: z.string().min(1).default('strata'),
   /** How many task processes one worker runs at once. */
   STRATA_MAX_TASKS: z.coerce.number().int().min(1).default(32),
@@ -151,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     databaseUrl: e.STRATA_DATABASE_URL,
     metricsPort: e.STRATA_METRICS_PORT,
     log: { level: e.STRATA_LOG_LEVEL, format: e.STRATA_LOG_FORMAT },
-    launcher: { kind: e.STRATA_LAUNCHER, kubernetes: { namespace: e.STRATA_KUBERNETES_NAMESPACE, kubeconfig: e.STRATA_KUBECONFIG } },
+    launcher: { kind: e.STRATA_LAUNCHER, kubernetes: { namespace: e.STRATA_KUBERNETES_NAMESPACE, kubeconfig: e.STRATA_KUBECONFIG, warehouseClaim: e.STRATA_KUBERNETES_WAREHOUSE_CLAIM } },
     cli: { api: e.STRATA_API ?? `http://${e.STRATA_HOST}:${e.STRATA_PORT}`, token: e.STRATA_TOKEN },
     taskQueue: e.STRATA_TASK_QUEUE,
     deploy: {

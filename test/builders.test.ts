@@ -6,7 +6,6 @@
  * of Kaniko and how it reads the answers.
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -14,6 +13,7 @@ import { buildahEnv, buildahGlobalArgs, BuildahBuilder } from '../src/builders/b
 import { buildFailure, classifyBuildLog, type ImageBuildRequest } from '../src/builders/builder.js';
 import { KanikoBuilder, withContextStages, DEFAULT_KANIKO_IMAGE } from '../src/builders/kaniko.js';
 import { StrataError } from '../src/errors.js';
+import { mockKubernetesApi } from './helpers/kubernetesApi.js';
 import { makeBaseImage, registryManifest, startRegistry, type TestRegistry } from './helpers/registry.js';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-builders-'));
@@ -262,73 +262,41 @@ describe('buildah', () => {
 
 // --- Kaniko ------------------------------------------------------------------------------------------
 
-interface FakeRequest {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  body?: unknown;
-}
-
 /** Pod status updates returned by successive GETs of the pod (the last one sticks). */
 type PodStatus = Record<string, unknown>;
 
 /** Just the Kubernetes API that the Kaniko builder uses: create/read/delete pods, ConfigMaps, Secrets; pod logs. */
 async function fakeKubernetes(script: { statuses: PodStatus[]; logs: Record<string, string> }) {
-  const requests: FakeRequest[] = [];
   const objects = { pods: new Map<string, Record<string, unknown>>(), configmaps: new Map<string, Record<string, unknown>>(), secrets: new Map<string, Record<string, unknown>>() };
   let reads = 0;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const url = new URL(req.url!, 'http://x');
-      const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : undefined;
-      requests.push({ method: req.method!, path: url.pathname, query: url.searchParams, body });
-      const json = (status: number, value: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(value));
-      };
-      const notFound = () => json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
-      const m = /^\/api\/v1\/namespaces\/([^/]+)\/(pods|configmaps|secrets)(?:\/([^/]+))?(\/log)?$/.exec(url.pathname);
-      if (!m) return notFound();
-      const [, , kind, name, log] = m as unknown as [string, string, keyof typeof objects, string | undefined, string | undefined];
-      const store = objects[kind];
-      if (req.method === 'POST' && !name) {
-        const meta = (body!.metadata ?? {}) as { name: string };
-        store.set(meta.name, body!);
-        return json(201, { ...body, metadata: { ...meta, uid: `uid-${meta.name}` } });
-      }
-      if (!name || !store.has(name)) return notFound();
-      if (req.method === 'GET' && log) {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        return res.end(script.logs[url.searchParams.get('container') ?? ''] ?? '');
-      }
-      if (req.method === 'GET') {
-        const status = script.statuses[Math.min(reads++, script.statuses.length - 1)];
-        return json(200, { ...store.get(name), status });
-      }
-      if (req.method === 'DELETE') {
-        const obj = store.get(name);
-        store.delete(name);
-        return json(200, kind === 'pods' ? obj : { kind: 'Status', apiVersion: 'v1', status: 'Success' });
-      }
-      notFound();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as import('node:net').AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    objects,
-    kubeConfig: {
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-      users: [{ name: 'strata', token: 'test-token' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'strata', namespace: 'builds' }],
-      currentContext: 'fake',
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  const api = await mockKubernetesApi((req, { json, notFound, res }) => {
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/(pods|configmaps|secrets)(?:\/([^/]+))?(\/log)?$/.exec(req.path);
+    if (!m) return notFound();
+    const [, , kind, name, log] = m as unknown as [string, string, keyof typeof objects, string | undefined, string | undefined];
+    const store = objects[kind];
+    const body = req.body;
+    if (req.method === 'POST' && !name) {
+      const meta = (body!.metadata ?? {}) as { name: string };
+      store.set(meta.name, body!);
+      return json(201, { ...body, metadata: { ...meta, uid: `uid-${meta.name}` } });
+    }
+    if (!name || !store.has(name)) return notFound();
+    if (req.method === 'GET' && log) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return res.end(script.logs[req.query.get('container') ?? ''] ?? '');
+    }
+    if (req.method === 'GET') {
+      const status = script.statuses[Math.min(reads++, script.statuses.length - 1)];
+      return json(200, { ...store.get(name), status });
+    }
+    if (req.method === 'DELETE') {
+      const obj = store.get(name);
+      store.delete(name);
+      return json(200, kind === 'pods' ? obj : { kind: 'Status', apiVersion: 'v1', status: 'Success' });
+    }
+    notFound();
+  }, 'builds');
+  return { ...api, objects };
 }
 
 const DIGEST = `sha256:${'ab12'.repeat(16)}`;

@@ -253,6 +253,8 @@ export interface JobDefinition {
     pathPrefix: string[];
     /** The deployment's virtualenv, when it has one. */
     venv?: string;
+    /** The deployment's image (`<image>@<digest>` when the builder gave one), when an image builder made one. */
+    image?: string;
   };
 }
 

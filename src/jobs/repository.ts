@@ -47,7 +47,8 @@ export class JobRepository {
       if (!d.manifest || !d.workspace || !d.commit) continue;
       const venv = path.join(path.dirname(d.workspace), 'venv');
       const pathPrefix = [path.join(venv, 'bin'), path.join(d.workspace, 'node_modules', '.bin')].filter((p) => fs.existsSync(p));
-      const deployment = { id: d.id, commit: d.commit, pathPrefix, ...(fs.existsSync(venv) ? { venv } : {}) };
+      const image = d.image ? (d.digest && !d.image.includes('@') ? `${d.image}@${d.digest}` : d.image) : undefined;
+      const deployment = { id: d.id, commit: d.commit, pathPrefix, ...(fs.existsSync(venv) ? { venv } : {}), ...(image ? { image } : {}) };
       deployed.push({ ...toJobDefinition(d.manifest, d.workspace), deployment });
     }
     const { jobs, problems } = resolveOwnership(folder.jobs, deployed);

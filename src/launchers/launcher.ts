@@ -1,5 +1,13 @@
 import type { SandboxPolicy } from './sandbox.js';
 
+/** job.yaml's `resources` (Kubernetes quantities such as "512Mi", "500m"). */
+export interface TaskResources {
+  memory_min?: string;
+  memory_max?: string;
+  cpu_min?: string;
+  cpu_max?: string;
+}
+
 /** How a task's command is started and awaited; every launcher reports exit status and logs the same way. */
 export interface LaunchSpec {
   /** Folder the command runs in. */
@@ -10,6 +18,8 @@ export interface LaunchSpec {
   logFile: string;
   /** What the command may read, write and reach. */
   sandbox: SandboxPolicy;
+  /** Which task it is, for launchers that run it elsewhere (kubernetes: labels, image, resources, deadline). */
+  task?: { team: string; job: string; taskId: string; buildId: string; image?: string; resources?: TaskResources; timeoutSeconds?: number };
 }
 
 export interface ExitStatus {
