@@ -15,7 +15,13 @@ export type LogSettings = StrataConfig['log'];
 /** A logger writing to stdout: pretty on a terminal (format auto) or when asked, JSON otherwise. */
 export function createLogger(settings: LogSettings, stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Logger {
   const prettyOutput = settings.format === 'pretty' || (settings.format === 'auto' && stream.isTTY === true);
-  const options = { level: settings.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  // Level names rather than pino's numbers: what log collectors and people search for.
+  const options = {
+    level: settings.level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    ...(prettyOutput ? {} : { formatters: { level: (label: string) => ({ level: label }) } }),
+  };
   if (prettyOutput) return pino(options, pretty({ sync: true, colorize: stream.isTTY === true, destination: stream, ignore: 'pid,hostname' }));
   return pino(options, stream === process.stdout ? pino.destination({ fd: 1, sync: true }) : stream);
 }
