@@ -104,6 +104,9 @@ const EnvSchema = z.object({
   STRATA_TOKEN: z.string().optional().transform((v) => v || undefined),
 });
 
+/** The names of every variable Strata reads (deployment manifests are checked against them). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
 /** Base images of the built-in job types when STRATA_BASE_IMAGES does not say. */
 const DEFAULT_BASE_IMAGES: Record<string, string> = {
   python: 'docker.io/library/python:3.11-slim',
