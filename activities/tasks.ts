@@ -230,7 +230,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       try {
         const startTimeMs = Date.now();
         // Temporal's schedule-to-start of this attempt (the server's clock against this worker's).
-        const queuedMs = Math.max(0, startTimeMs - ctx.info.currentAttemptScheduledTimestampMs);
+        const scheduledMs = ctx.info.currentAttemptScheduledTimestampMs;
+        const queued = Number.isFinite(scheduledMs) ? { queuedMs: Math.max(0, startTimeMs - scheduledMs) } : {};
         let launched;
         try {
           const which = { team: task.team, job: task.job, taskId: task.taskId, buildId: task.buildId };
@@ -250,7 +251,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
           {
             ...base,
             type: 'task_launch_success',
-            payload: { attempt, launcher: deps.launcher.name, logPath: logFile, pid: launched.pid, worker, queuedMs },
+            payload: { attempt, launcher: deps.launcher.name, logPath: logFile, pid: launched.pid, worker, ...queued },
           },
         ]);
         logger.info({ taskPid: launched.pid, logFile }, `task ${task.taskId} launched (attempt ${attempt})`);

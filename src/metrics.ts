@@ -12,6 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DeploymentUpdate, NewDeploymentEvent } from './store/deployments.js';
+import { log } from './log.js';
 import type { NewBuildEvent, Store } from './store/store.js';
 
 export const registry = new Registry();
@@ -78,68 +79,79 @@ export const metrics = {
 
 const seconds = (ms: number) => ms / 1000;
 
-/** Updates the metrics from events that were appended to the event log. */
+/**
+ * Updates the metrics from events that were appended to the event log. A metric that cannot be updated
+ * is logged, never thrown: the events are written, and the activity that wrote them must not fail.
+ */
 export function observeEvents(events: NewBuildEvent[]): void {
   for (const event of events) {
-    const job = event.job ?? '';
-    switch (event.type) {
-      case 'build_requested':
-        metrics.builds.inc({ status: 'requested' });
-        break;
-      case 'graph_build_success':
-        metrics.builds.inc({ status: 'completed' });
-        break;
-      case 'graph_build_fail':
-      case 'graph_analyze_fail':
-        metrics.builds.inc({ status: 'failed' });
-        break;
-      case 'build_cancelled':
-        metrics.builds.inc({ status: 'cancelled' });
-        break;
-      case 'task_launch_success':
-        metrics.taskAttempts.inc({ job, outcome: 'started' });
-        if (event.payload.queuedMs !== undefined) metrics.taskScheduleToStart.observe({ job }, seconds(event.payload.queuedMs));
-        break;
-      case 'task_launch_fail':
-        metrics.taskAttempts.inc({ job, outcome: 'launch_failed' });
-        break;
-      case 'task_success':
-        metrics.taskAttempts.inc({ job, outcome: 'succeeded' });
-        metrics.taskDuration.observe({ job, outcome: 'succeeded' }, seconds(event.payload.durationMs));
-        break;
-      case 'task_failed':
-        metrics.taskAttempts.inc({ job, outcome: 'failed' });
-        if (event.payload.durationMs !== undefined) metrics.taskDuration.observe({ job, outcome: 'failed' }, seconds(event.payload.durationMs));
-        break;
-      case 'task_handed_over':
-        metrics.taskAttempts.inc({ job, outcome: 'handed_over' });
-        metrics.taskDuration.observe({ job, outcome: 'handed_over' }, seconds(event.payload.runningMs));
-        break;
-      case 'metadata':
-        // A task ends with its metadata (its outputs are live) or with job_exec_fail.
-        metrics.tasks.inc({ job, status: 'succeeded' });
-        break;
-      case 'job_exec_fail':
-        metrics.tasks.inc({ job, status: event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed' });
-        break;
-      case 'partition_delegated':
-        // Written twice for a delegation graph.analyze planned: by the analysis, then by the build when it
-        // subscribes to the running task (the workflow's events carry a dedupe key); only the second is
-        // written for every delegation, also one found only when the task was started.
-        if (event.dedupeKey) metrics.delegations.inc({ job });
-        break;
-      case 'partition_skipped':
-        if (event.taskId) metrics.skips.inc({ job });
-        break;
-      case 'tick_skipped':
-        metrics.scheduleTicks.inc({ schedule: event.payload.schedule, outcome: 'skipped' });
-        break;
-      case 'partition_late':
-        metrics.scheduleTicks.inc({ schedule: event.payload.schedule, outcome: 'late' });
-        break;
-      default:
-        break;
+    try {
+      observeEvent(event);
+    } catch (err) {
+      log.warn({ err, buildId: event.buildId, type: event.type }, `metrics: could not count a ${event.type} event`);
     }
+  }
+}
+
+function observeEvent(event: NewBuildEvent): void {
+  const job = event.job ?? '';
+  switch (event.type) {
+    case 'build_requested':
+      metrics.builds.inc({ status: 'requested' });
+      break;
+    case 'graph_build_success':
+      metrics.builds.inc({ status: 'completed' });
+      break;
+    case 'graph_build_fail':
+    case 'graph_analyze_fail':
+      metrics.builds.inc({ status: 'failed' });
+      break;
+    case 'build_cancelled':
+      metrics.builds.inc({ status: 'cancelled' });
+      break;
+    case 'task_launch_success':
+      metrics.taskAttempts.inc({ job, outcome: 'started' });
+      if (event.payload.queuedMs !== undefined) metrics.taskScheduleToStart.observe({ job }, seconds(event.payload.queuedMs));
+      break;
+    case 'task_launch_fail':
+      metrics.taskAttempts.inc({ job, outcome: 'launch_failed' });
+      break;
+    case 'task_success':
+      metrics.taskAttempts.inc({ job, outcome: 'succeeded' });
+      metrics.taskDuration.observe({ job, outcome: 'succeeded' }, seconds(event.payload.durationMs));
+      break;
+    case 'task_failed':
+      metrics.taskAttempts.inc({ job, outcome: 'failed' });
+      if (event.payload.durationMs !== undefined) metrics.taskDuration.observe({ job, outcome: 'failed' }, seconds(event.payload.durationMs));
+      break;
+    case 'task_handed_over':
+      metrics.taskAttempts.inc({ job, outcome: 'handed_over' });
+      metrics.taskDuration.observe({ job, outcome: 'handed_over' }, seconds(event.payload.runningMs));
+      break;
+    case 'metadata':
+      // A task ends with its metadata (its outputs are live) or with job_exec_fail.
+      metrics.tasks.inc({ job, status: 'succeeded' });
+      break;
+    case 'job_exec_fail':
+      metrics.tasks.inc({ job, status: event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed' });
+      break;
+    case 'partition_delegated':
+      // Written twice for a delegation graph.analyze planned: by the analysis, then by the build when it
+      // subscribes to the running task (the workflow's events carry a dedupe key); only the second is
+      // written for every delegation, also one found only when the task was started.
+      if (event.dedupeKey) metrics.delegations.inc({ job });
+      break;
+    case 'partition_skipped':
+      if (event.taskId) metrics.skips.inc({ job });
+      break;
+    case 'tick_skipped':
+      metrics.scheduleTicks.inc({ schedule: event.payload.schedule, outcome: 'skipped' });
+      break;
+    case 'partition_late':
+      metrics.scheduleTicks.inc({ schedule: event.payload.schedule, outcome: 'late' });
+      break;
+    default:
+      break;
   }
 }
 

@@ -238,8 +238,11 @@ test('a task whose successful run is on record but whose outputs left the catalo
   expect(countRuns(RUNS, partition)).toBe(1);
 });
 
-/** Events of DAG runs and job runs, which test/dag.test.ts sees in its own logs, of rebuilds (test/rebuild.test.ts) and of schedules (test/schedules.test.ts). */
-const DAG_EVENT_TYPES = BuildEventTypes.filter((type) => type.startsWith('dag_') || ['task_waiting', 'partition_stale', 'partition_late', 'tick_skipped'].includes(type));
+/**
+ * Events of DAG runs and job runs, which test/dag.test.ts sees in its own logs, of rebuilds (test/rebuild.test.ts), of schedules
+ * (test/schedules.test.ts) and of a stopping worker (test/shutdown.test.ts).
+ */
+const DAG_EVENT_TYPES = BuildEventTypes.filter((type) => type.startsWith('dag_') || ['task_waiting', 'partition_stale', 'partition_late', 'tick_skipped', 'task_handed_over'].includes(type));
 
 test('every transition of the seed diagrams appears in the event log of the builds that made it', () => {
   const all = new Set([...seen.values()].flatMap((types) => [...types]));
