@@ -49,7 +49,10 @@ export interface KubernetesLauncherOptions {
   kubeconfigFile?: string;
   /** A PersistentVolumeClaim mounted at the warehouse path (the task's STRATA_WAREHOUSE). */
   warehouseClaim?: string;
-  /** The user the task runs as (runAsNonRoot needs a numeric one: the job images run as root by default). */
+  /**
+   * The user the task runs as (runAsNonRoot needs a numeric one: the job images run as root by default).
+   * Default: the worker's own, unless root, so the folders it makes in the warehouse are the task's; else 65532.
+   */
   runAsUser?: number;
   /** How long Kubernetes keeps a finished Job (and its pod's log). */
   ttlSecondsAfterFinished?: number;
@@ -159,7 +162,7 @@ export class KubernetesLauncher implements Launcher {
       { name: 'tmp', mountPath: '/tmp' },
       ...(this.options.warehouseClaim && warehouse ? [{ name: 'warehouse', mountPath: warehouse }] : []),
     ];
-    const uid = this.options.runAsUser ?? 65532;
+    const uid = this.options.runAsUser ?? (process.getuid?.() || 65532);
     return {
       apiVersion: 'batch/v1',
       kind: 'Job',
