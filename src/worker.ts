@@ -113,6 +113,9 @@ export async function createWorkers(
   const notifications = createNotificationActivities({ ...(config.notifications.smtp ? { smtp: config.notifications.smtp } : {}) });
   const identity = `strata@${os.hostname()}:${process.pid}`;
   const shutdownGraceTime = `${config.shutdownGraceSeconds}s`;
+  // After the grace period every activity is cancelled (runTask then stops its process and hands the
+  // task over); one that ignores its cancellation must not keep the process from exiting for ever.
+  const shutdownForceTime = `${config.shutdownGraceSeconds + 60}s`;
 
   const bundlePath = options.bundle ? undefined : await bundleWorkflows(config.dataDir);
   const workflowBundle = options.bundle ?? { codePath: bundlePath! };
@@ -125,6 +128,7 @@ export async function createWorkers(
     // validate_config and calculate_metadata run as local activities of jobExec.
     activities: { ...plan, validateConfig: tasks.validateConfig, calculateMetadata: tasks.calculateMetadata, ...deploySteps, ...notifications, ...runs, ...backfills, ...schedules },
     shutdownGraceTime,
+    shutdownForceTime,
   });
   // Worker.create has read the bundle.
   if (bundlePath) fs.rmSync(bundlePath, { force: true });
@@ -136,6 +140,7 @@ export async function createWorkers(
     activities: { runTask: tasks.runTask },
     maxConcurrentActivityTaskExecutions: config.maxTasks,
     shutdownGraceTime,
+    shutdownForceTime,
   });
   // Image builds are heavy (a full copy of each layer with vfs storage): a few at a time per worker.
   const builds = await Worker.create({
@@ -146,6 +151,7 @@ export async function createWorkers(
     activities: { buildImage },
     maxConcurrentActivityTaskExecutions: 2,
     shutdownGraceTime,
+    shutdownForceTime,
   });
 
   return {
