@@ -39,6 +39,7 @@ const SECOND = '2026-12-01T23:00:00';
 async function mockKubernetes(scriptFor: (job: Record<string, unknown>) => PodScript) {
   const jobs = new Map<string, { body: Record<string, unknown>; script: PodScript; createdAt: number; deletedAt?: number; pod: string }>();
   const logReads: URLSearchParams[] = [];
+  const configMaps = new Map<string, Record<string, unknown>>();
 
   const podState = (job: NonNullable<ReturnType<typeof jobs.get>>) => {
     const age = Date.now() - job.createdAt;
@@ -70,6 +71,14 @@ async function mockKubernetes(scriptFor: (job: Record<string, unknown>) => PodSc
     const body = req.body;
     const selector = (req.query.get('labelSelector') ?? '').split(',').filter(Boolean).map((s) => s.split('=') as [string, string]);
     const matches = (labels: Record<string, string>) => selector.every(([k, v]) => labels[k] === v);
+
+    const cm = /^\/api\/v1\/namespaces\/[^/]+\/configmaps(?:\/([^/]+))?$/.exec(req.path);
+    if (cm && req.method === 'POST') {
+      configMaps.set((body!.metadata as { name: string }).name, body!);
+      return json(201, body);
+    }
+    if (cm && req.method === 'DELETE' && cm[1] && configMaps.delete(cm[1])) return json(200, { kind: 'Status', apiVersion: 'v1', status: 'Success' });
+    if (cm) return notFound();
 
     let m = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs(?:\/([^/]+))?$/.exec(req.path);
     if (m) {
@@ -124,10 +133,12 @@ async function mockKubernetes(scriptFor: (job: Record<string, unknown>) => PodSc
     }
     notFound();
   }, 'tasks');
-  return { ...api, jobs, logReads };
+  return { ...api, jobs, logReads, configMaps };
 }
 
 type Api = Awaited<ReturnType<typeof mockKubernetes>>;
+
+const jobDeletes = (api: Api) => api.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/jobs/'));
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'strata-k8s-'));
 
@@ -177,12 +188,21 @@ describe('kubernetes launcher, against a mock Kubernetes API server (no cluster 
   test('a Job per task: the body it sends (image, resources, env, security), its log followed into the log file, the exit code and the manifest', async () => {
     api = await mockKubernetes(() => ({ lines: ['reading inputs', 'writing sales/date=2026-12-01', 'done'], exitCode: 0, message: '{"rows":42}', runMs: 150, dropLogAfter: 2 }));
     const dir = tmp();
+    const configJson = JSON.stringify({ outputs: ['sales/date=2026-12-01'], inputs: [], args: [], env: {} });
+    fs.writeFileSync(path.join(dir, 'config.json'), configJson);
     const launched = await launcherOn(api, 'strata-warehouse').launch(spec(dir));
     expect(await launched.exited).toEqual({ exitCode: 0, signal: null });
 
-    const creates = api.requests.filter((r) => r.method === 'POST');
+    // The JobConfig file goes as a ConfigMap of the Job's name, made first and deleted once the task ended.
+    const configMap = api.requests.find((r) => r.method === 'POST' && r.path === '/api/v1/namespaces/tasks/configmaps')!.body as { metadata: { name: string }; data: Record<string, string> };
+    expect(configMap.data).toEqual({ 'config.json': configJson });
+    const creates = api.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/jobs'));
     expect(creates).toHaveLength(1);
     expect(creates[0]!.path).toBe('/apis/batch/v1/namespaces/tasks/jobs');
+    expect(api.requests.findIndex((r) => r.body === creates[0]!.body)).toBeGreaterThan(api.requests.findIndex((r) => r.body === configMap));
+    expect(configMap.metadata.name).toBe((creates[0]!.body!.metadata as { name: string }).name);
+    expect(api.requests.some((r) => r.method === 'DELETE' && r.path === `/api/v1/namespaces/tasks/configmaps/${configMap.metadata.name}`)).toBe(true);
+    expect(api.configMaps.size).toBe(0);
     const job = creates[0]!.body as unknown as V1Job & { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> }; spec: NonNullable<V1Job['spec']> };
     expect(job.metadata.name).toMatch(/^strata-daily-sales-[0-9a-f]{8}$/);
     expect(job.metadata.labels).toMatchObject({
@@ -224,7 +244,9 @@ describe('kubernetes launcher, against a mock Kubernetes API server (no cluster 
     });
     // The worker's own paths stay on the worker: the image has its PATH.
     expect(env.PATH).toBeUndefined();
-    expect(env.STRATA_JOB_CONFIG_FILE).toBeUndefined();
+    expect(env.STRATA_JOB_CONFIG_FILE).toBe('/strata/run/config.json');
+    expect(pod.volumes).toContainEqual({ name: 'job-config', configMap: { name: job.metadata.name } });
+    expect(container.volumeMounts).toContainEqual({ name: 'job-config', mountPath: '/strata/run', readOnly: true });
     expect(pod.volumes).toContainEqual({ name: 'warehouse', persistentVolumeClaim: { claimName: 'strata-warehouse' } });
     expect(container.volumeMounts).toContainEqual({ name: 'warehouse', mountPath: '/warehouse' });
 
@@ -239,7 +261,7 @@ describe('kubernetes launcher, against a mock Kubernetes API server (no cluster 
     expect(log).toContain(`[strata] kubernetes Job tasks/${job.metadata.name}`);
     expect(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')).toBe('{"rows":42}');
     // A finished Job is left to its TTL, not deleted.
-    expect(api.requests.filter((r) => r.method === 'DELETE')).toHaveLength(0);
+    expect(jobDeletes(api)).toHaveLength(0);
     expect(job.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
   });
 
@@ -258,7 +280,7 @@ describe('kubernetes launcher, against a mock Kubernetes API server (no cluster 
     const launched = await launcherOn(api).launch(spec(dir));
     expect(await launched.exited).toEqual({ exitCode: null, signal: 'ImagePullBackOff' });
     expect(fs.readFileSync(spec(dir).logFile, 'utf8')).toContain("the pod's container cannot start: ImagePullBackOff: pull access denied");
-    expect(api.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    expect(jobDeletes(api)).toHaveLength(1);
   });
 
   test('launcherFor picks it for STRATA_LAUNCHER=kubernetes', () => {
@@ -328,7 +350,7 @@ describe('runTask with the kubernetes launcher, against a mock Kubernetes API se
     const run = (await env().run(acts.runTask, { task: task(), attempt: 1, willRetryOnFailure: false })) as TaskRun;
     expect(fs.readFileSync(run.logFile, 'utf8')).toContain('ok\n');
     expect(fs.readFileSync(run.manifestFile, 'utf8')).toBe('{"rows":1}');
-    const job = api.requests.find((r) => r.method === 'POST')!.body as unknown as V1Job;
+    const job = api.requests.find((r) => r.method === 'POST' && r.path.endsWith('/jobs'))!.body as unknown as V1Job;
     const container: V1Container = job.spec!.template.spec!.containers[0]!;
     expect(job.spec!.activeDeadlineSeconds).toBe(300);
     expect(container.image).toBe('registry.local:5000/sales-analytics/daily-sales:3d70a39f');
@@ -369,7 +391,7 @@ describe('runTask with the kubernetes launcher, against a mock Kubernetes API se
     await waitUntil(() => Date.now() - created.createdAt > 100);
     activity.cancel();
     await expect(running).rejects.toThrow();
-    const deletes = api.requests.filter((r) => r.method === 'DELETE');
+    const deletes = jobDeletes(api);
     expect(deletes).toHaveLength(1);
     expect(deletes[0]!.path).toBe(`/apis/batch/v1/namespaces/tasks/jobs/${(created.body.metadata as { name: string }).name}`);
     expect(deletes[0]!.query.get('propagationPolicy')).toBe('Background');
@@ -382,7 +404,8 @@ describe('runTask with the kubernetes launcher, against a mock Kubernetes API se
     // The worker that launched `first` dies: nothing stops it. Another worker launches the same task again.
     api.jobs.get(firstName)!.script.runMs = Infinity;
     const second = await launcherOn(api).launch(spec(tmp()));
-    expect(api.requests.filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual([`/apis/batch/v1/namespaces/tasks/jobs/${firstName}`]);
+    expect(jobDeletes(api).map((r) => r.path)).toEqual([`/apis/batch/v1/namespaces/tasks/jobs/${firstName}`]);
+    expect(api.configMaps.has(firstName)).toBe(false);
     await second.stop(100);
     void first;
   });

@@ -3,7 +3,8 @@
  * namespace, running the job's deployment image (a job without one cannot run here: a user error).
  *
  * - The pod gets the task's environment but the worker's own paths: PATH and the venv come from the image,
- *   HOME and TMPDIR are an emptyDir at /tmp, the JobConfig is inline (STRATA_JOB_CONFIG), and
+ *   HOME and TMPDIR are an emptyDir at /tmp, the JobConfig is a ConfigMap of the Job's name mounted as
+ *   STRATA_JOB_CONFIG_FILE (and inline in STRATA_JOB_CONFIG when the worker put it there), and
  *   STRATA_MANIFEST_FILE is /dev/termination-log, whose content (at most 4 KiB: Kubernetes' limit) comes
  *   back through the container's terminated state and is written to the worker's manifest file.
  * - The warehouse is the worker's STRATA_WAREHOUSE path, mounted from a PersistentVolumeClaim when one is
@@ -28,8 +29,10 @@ import { LaunchError } from './launcher.js';
 
 /** The pod's one container. */
 export const TASK_CONTAINER = 'task';
-/** What the task's JobConfig may weigh inline: Linux takes at most 128 KiB in one variable. */
-const MAX_INLINE_CONFIG = 100 * 1024;
+/** What a JobConfig may weigh: a ConfigMap holds at most 1 MiB, its metadata included. */
+const MAX_CONFIG_BYTES = 1000 * 1024;
+/** Where the pod finds its JobConfig (STRATA_JOB_CONFIG_FILE). */
+export const CONFIG_MOUNT = '/strata/run';
 /** Waiting reasons after which a container will not start by itself. */
 const STUCK = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
 /** Variables of the worker's environment that describe the worker, not the pod. */
@@ -138,11 +141,7 @@ export class KubernetesLauncher implements Launcher {
       );
     const env: Record<string, string> = { ...spec.env };
     for (const k of WORKER_ONLY) delete env[k];
-    if (env.STRATA_JOB_CONFIG === undefined) {
-      const size = spec.env.STRATA_JOB_CONFIG_FILE ? (fs.statSync(spec.env.STRATA_JOB_CONFIG_FILE, { throwIfNoEntry: false })?.size ?? 0) : 0;
-      throw new LaunchError(`job ${task.job}: this task's JobConfig is ${size} bytes; the kubernetes launcher passes it inline only (STRATA_JOB_CONFIG, at most ${MAX_INLINE_CONFIG} bytes)`, true);
-    }
-    Object.assign(env, { HOME: '/tmp', TMPDIR: '/tmp', STRATA_MANIFEST_FILE: '/dev/termination-log' });
+    Object.assign(env, { HOME: '/tmp', TMPDIR: '/tmp', STRATA_MANIFEST_FILE: '/dev/termination-log', STRATA_JOB_CONFIG_FILE: `${CONFIG_MOUNT}/config.json` });
     const labels: Record<string, string> = {
       'app.kubernetes.io/managed-by': 'strata',
       'app.kubernetes.io/component': 'task',
@@ -156,10 +155,12 @@ export class KubernetesLauncher implements Launcher {
     const warehouse = spec.env.STRATA_WAREHOUSE;
     const volumes = [
       { name: 'tmp', emptyDir: {} },
+      { name: 'job-config', configMap: { name } },
       ...(this.options.warehouseClaim && warehouse ? [{ name: 'warehouse', persistentVolumeClaim: { claimName: this.options.warehouseClaim } }] : []),
     ];
     const volumeMounts = [
       { name: 'tmp', mountPath: '/tmp' },
+      { name: 'job-config', mountPath: CONFIG_MOUNT, readOnly: true },
       ...(this.options.warehouseClaim && warehouse ? [{ name: 'warehouse', mountPath: warehouse }] : []),
     ];
     const uid = this.options.runAsUser ?? (process.getuid?.() || 65532);
@@ -204,20 +205,36 @@ export class KubernetesLauncher implements Launcher {
     const name = `strata-${slug}-${randomBytes(4).toString('hex')}`;
     const body = this.jobFor(spec, name);
     const labels = body.metadata!.labels!;
+    const configFile = spec.env.STRATA_JOB_CONFIG_FILE;
+    const config = configFile && fs.existsSync(configFile) ? fs.readFileSync(configFile, 'utf8') : (spec.env.STRATA_JOB_CONFIG ?? '{}');
+    if (Buffer.byteLength(config) > MAX_CONFIG_BYTES)
+      throw new LaunchError(`job ${spec.task!.job}: this task's JobConfig is ${Buffer.byteLength(config)} bytes, more than a ConfigMap holds (${MAX_CONFIG_BYTES})`, true);
     await this.removeLeftovers(labels);
+    const refused = (what: string, err: unknown) => {
+      const status = statusOf(err);
+      // 400/422: Kubernetes refuses the object itself (a resource quantity that is no quantity, ...): the job's.
+      return new LaunchError(`cannot create the Kubernetes ${what} ${namespace}/${name}${status ? ` (HTTP ${status})` : ''}: ${describe(err)}`, status === 400 || status === 422);
+    };
+    try {
+      await this.core.createNamespacedConfigMap({ namespace, body: { metadata: { name, namespace, labels }, data: { 'config.json': config } } });
+    } catch (err) {
+      throw refused('ConfigMap', err);
+    }
     try {
       await this.batch.createNamespacedJob({ namespace, body });
     } catch (err) {
-      const status = statusOf(err);
-      // 400/422: Kubernetes refuses the Job itself (a resource quantity that is no quantity, ...): the job's.
-      throw new LaunchError(`cannot create the Kubernetes Job ${namespace}/${name}${status ? ` (HTTP ${status})` : ''}: ${describe(err)}`, status === 400 || status === 422);
+      await this.deleteConfigMap(name);
+      throw refused('Job', err);
     }
 
     fs.mkdirSync(path.dirname(spec.logFile), { recursive: true });
     const log = new LogFile(spec.logFile);
     log.note(`kubernetes Job ${namespace}/${name}, image ${spec.task!.image}`);
     const state = { stopping: false };
-    const exited = this.follow(name, spec, log, state).finally(() => log.close());
+    const exited = this.follow(name, spec, log, state).finally(async () => {
+      await this.deleteConfigMap(name).catch((err: unknown) => log.note(`could not delete the ConfigMap ${namespace}/${name}: ${describe(err)}`));
+      log.close();
+    });
     let ended = false;
     void exited.then(() => (ended = true));
     return {
@@ -256,11 +273,18 @@ export class KubernetesLauncher implements Launcher {
       throw new LaunchError(`cannot list the Kubernetes Jobs in ${namespace}: ${describe(err)}`, false);
     }
     for (const job of jobs) {
+      await this.deleteConfigMap(job.metadata!.name!).catch(() => undefined);
       if (job.status?.completionTime || job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')) continue;
       await this.batch.deleteNamespacedJob({ namespace, name: job.metadata!.name!, propagationPolicy: 'Background' }).catch((err: unknown) => {
         if (statusOf(err) !== 404) throw new LaunchError(`cannot delete the earlier Job ${namespace}/${job.metadata!.name}: ${describe(err)}`, false);
       });
     }
+  }
+
+  private async deleteConfigMap(name: string): Promise<void> {
+    await this.core.deleteNamespacedConfigMap({ namespace: this.options.namespace, name }).catch((err: unknown) => {
+      if (statusOf(err) !== 404) throw err;
+    });
   }
 
   /** Polls the Job's pod until its container ends, following its log meanwhile. */
