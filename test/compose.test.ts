@@ -42,7 +42,8 @@ describe('docker-compose.yml (read as a file: no Docker engine here)', () => {
   test('the stack: PostgreSQL, Temporal on it, its UI, a registry, the API and several workers', () => {
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgresql', 'temporal', 'temporal-ui', 'registry', 'api', 'worker']));
     expect(compose.services.registry!.image).toMatch(/^registry:2/);
-    expect(compose.services.temporal!.configs).toEqual([{ source: 'temporal-config', target: '/etc/temporal/config/docker.yaml' }]);
+    expect(compose.services.temporal!.configs).toEqual([{ source: 'temporal-config', target: '/etc/temporal/config/strata.yaml' }]);
+    expect(compose.services.temporal!.entrypoint!.at(-1)).toContain('temporal-server --root /etc/temporal --config config --env strata start');
     expect(compose.configs['temporal-config']!.file).toBe('./deploy/temporal/strata.yaml');
     expect(compose.services.temporal!.environment!.TEMPORAL_DB_HOST).toBe('postgresql');
     expect(compose.services.worker!.deploy!.replicas).toBeGreaterThan(1);
