@@ -14,7 +14,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import type { NewBuildEvent, PlannedTask, Store } from '../src/store/store.js';
 import { liveEvent } from './helpers/events.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
-import { tempDir } from './helpers/stack.js';
+import { tempDir, waitFor } from './helpers/stack.js';
 
 let server: Postgres | undefined;
 let databases = 0;
@@ -340,6 +340,35 @@ describe('the postgres store alone', () => {
       await next;
       expect(heard).toBe(2);
     } finally {
+      await writer.close();
+      await follower.close();
+    }
+  });
+
+  test('a follower whose listening connection was cut listens again', async () => {
+    const url = await (await postgres()).createDatabase('relisten');
+    const follower = await PostgresStore.open(url);
+    const writer = await PostgresStore.open(url);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const listeners = async () =>
+      (await admin.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN strata_events'`)).rows.map((r) => r.pid);
+    try {
+      let wake: () => void = () => undefined;
+      follower.onEvents(() => wake());
+      await follower.listeningReady();
+      const [cut] = await listeners();
+      await admin.query('SELECT pg_terminate_backend($1)', [cut]);
+      await waitFor('a new listening connection', async () => {
+        const now = await listeners();
+        return now.length === 1 && now[0] !== cut;
+      });
+      await follower.listeningReady();
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      await writer.appendEvents([requested('r1', ['r/d=1'])]);
+      await woken;
+    } finally {
+      await admin.end();
       await writer.close();
       await follower.close();
     }

@@ -26,6 +26,7 @@ export class PostgresStore implements Store {
   readonly claims: PostgresClaims;
   private readonly listeners = new Set<() => void>();
   private listening: Promise<pg.Client | undefined> | undefined;
+  private closed = false;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -67,8 +68,7 @@ export class PostgresStore implements Store {
    */
   onEvents(listener: () => void): () => void {
     this.listeners.add(listener);
-    // A connection that fails leaves followers polling; the next subscription tries again.
-    this.listening ??= this.listen().catch(() => (this.listening = undefined));
+    this.listening ??= this.listen();
     return () => this.listeners.delete(listener);
   }
 
@@ -77,19 +77,26 @@ export class PostgresStore implements Store {
     await this.listening;
   }
 
-  private async listen(): Promise<pg.Client> {
+  /** A connection of its own that LISTENs; when it fails, followers poll, and the next subscription (or a lost connection) tries again. */
+  private async listen(): Promise<pg.Client | undefined> {
     const client = new pg.Client(clientConfig(this.url));
     client.on('notification', () => {
       for (const listener of this.listeners) listener();
     });
     client.on('error', () => {
-      // The server went away: listen again on the next subscription, and let followers poll meanwhile.
-      this.listening = undefined;
       client.end().catch(() => undefined);
+      if (this.closed) return;
+      this.listening = this.listeners.size > 0 ? this.listen() : undefined;
     });
-    await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
-    return client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      return client;
+    } catch {
+      await client.end().catch(() => undefined);
+      this.listening = undefined;
+      return undefined;
+    }
   }
 
   /** Appends one event and projects it; false when its dedupe key was in the log already. */
@@ -424,6 +431,7 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.listeners.clear();
     const listening = this.listening;
     this.listening = undefined;
