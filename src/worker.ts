@@ -178,8 +178,15 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const config = loadConfig();
   const logger = configureLogging(config.log);
   await installRuntime(logger);
-  const workers = await createWorkers(config);
-  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(config.apiHost, config.metricsPort) : undefined;
+  let workers: StrataWorkers;
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  try {
+    workers = await createWorkers(config);
+    metricsServer = config.metricsPort !== undefined ? await serveMetrics(config.apiHost, config.metricsPort) : undefined;
+  } catch (err) {
+    logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    process.exit(1);
+  }
   // SIGTERM (an orchestrator) or Ctrl-C: stop polling, let running tasks finish within the grace period,
   // then hand the rest over to other workers (see runTask) and exit 0. A second signal exits at once.
   let stopping = false;

@@ -53,6 +53,8 @@ export async function installRuntime(logger: Logger): Promise<void> {
       sdk[PINO_LEVEL[entry.level]]({ ...meta, ...(error !== undefined ? { err: error } : {}) }, entry.message);
     }),
     telemetryOptions: {
+      // The core's own (Rust) records come to the same logger rather than to stderr in its own format.
+      logging: { forward: {}, filter: { core: level, other: 'ERROR' } },
       metrics: { prometheus: { bindAddress: `127.0.0.1:${port}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } },
     },
   });
