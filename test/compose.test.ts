@@ -1,8 +1,8 @@
 /**
  * docker-compose.yml read as a file (there is no Docker engine here to run it): every service has a
  * healthcheck, Strata's services get only variables src/config.ts reads and loadConfig takes their
- * values, their commands are the repository's entry points, the API and the workers share no volume,
- * and the files the stack mounts (Temporal's config, the certificates) exist or are what
+ * values, their commands are the repository's entry points, the API and the workers share no volume
+ * but the warehouse, and the files the stack mounts (Temporal's config, the certificates) exist or are what
  * deploy/compose/make-certs.sh makes.
  */
 import fs from 'node:fs';
@@ -93,10 +93,15 @@ describe('docker-compose.yml (read as a file: no Docker engine here)', () => {
     expect(JSON.stringify(compose.services.worker!.healthcheck!.test)).toContain(`:${compose.services.worker!.environment!.STRATA_METRICS_PORT}/metrics`);
   });
 
-  test('the API and the workers share no volume (everything shared is in PostgreSQL and Temporal)', () => {
-    const mounts = (s: Service) => (s.volumes ?? []).map((v) => v.split(':')[0]!);
-    expect(mounts(compose.services.api!)).toEqual([]);
-    expect(mounts(compose.services.worker!)).toEqual([]);
+  test('the API and the workers share no volume but the warehouse (their data folders are their own)', () => {
+    for (const name of ['api', 'worker']) {
+      const service = compose.services[name]!;
+      const env = Object.fromEntries(Object.entries(service.environment!).map(([k, v]) => [k, String(v)]));
+      const config = loadConfig(env);
+      const mounts = (service.volumes ?? []).map((v) => ({ source: v.split(':')[0]!, target: v.split(':')[1]! }));
+      expect({ name, mounts }).toEqual({ name, mounts: [{ source: 'warehouse', target: config.warehouseDir }] });
+      expect(config.dataDir.startsWith(config.warehouseDir)).toBe(false);
+    }
   });
 
   test('the certificates the stack mounts are what deploy/compose/make-certs.sh makes', async () => {
