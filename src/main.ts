@@ -32,14 +32,22 @@ try {
   process.exit(1);
 }
 const address = devServer?.address ?? config.temporal.address;
-const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(config.temporal, address));
-const workers = await createWorkers(config, { connection: nativeConnection });
-const client = await connectApiClient(temporalConnectionOptions(config.temporal, address), config.temporal.namespace);
-const { created } = await ensureAdminToken(workers.store, config.adminTokenFile);
-const app = createApp(apiDepsFor(config, workers, client));
-const server: Server = await new Promise((resolve, reject) => {
-  const s = app.listen(config.apiPort, config.apiHost, () => resolve(s));
-  s.once('error', reject);
+async function connect() {
+  const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(config.temporal, address));
+  const workers = await createWorkers(config, { connection: nativeConnection });
+  const client = await connectApiClient(temporalConnectionOptions(config.temporal, address), config.temporal.namespace);
+  const { created } = await ensureAdminToken(workers.store, config.adminTokenFile);
+  const app = createApp(apiDepsFor(config, workers, client));
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.apiPort, config.apiHost, () => resolve(s));
+    s.once('error', reject);
+  });
+  return { nativeConnection, workers, client, created, server };
+}
+const { nativeConnection, workers, client, created, server } = await connect().catch(async (err: unknown) => {
+  logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
+  await devServer?.stop();
+  process.exit(1);
 });
 const running = workers.run();
 
