@@ -60,7 +60,9 @@ export async function createWorkers(
   const jobs = new JobRepository(jobsDir, store.deployments);
   const { problems } = await jobs.load();
   for (const problem of problems) log.warn({ problem }, `skipping a job: ${problem}`);
-  const sandbox = new Sandbox({ ...config.sandbox, hiddenPaths: [config.dataDir] });
+  // The worker's Temporal client certificate and key are no task's business, wherever they are kept.
+  const tlsFiles = [config.temporal.tls?.cert, config.temporal.tls?.key].filter((f): f is string => f !== undefined);
+  const sandbox = new Sandbox({ ...config.sandbox, hiddenPaths: [config.dataDir, ...tlsFiles] });
   sandbox.check();
   if (sandbox.mode === 'none') log.warn('STRATA_SANDBOX=none: job code runs unconfined, with this worker\'s rights');
   const sandboxed = sandbox.mode !== 'none';

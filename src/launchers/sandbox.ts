@@ -56,7 +56,7 @@ export interface SandboxOptions {
   mode: 'bubblewrap' | 'none';
   /** Folders every sandbox may read and write, named by the operator (a shared scratch area). */
   sharedPaths?: string[];
-  /** Folders no sandbox may see even where a system folder holds them (Strata's data folder). */
+  /** Folders and files no sandbox may see even where a system folder holds them (Strata's data folder, the worker's TLS files). */
   hiddenPaths?: string[];
   /** The bwrap binary. */
   bwrap?: string;
@@ -107,7 +107,13 @@ export class Sandbox {
     }
     // A data folder inside a system folder (say /opt/strata) is covered before anything is mounted in it.
     const inSystem = (p: string) => SYSTEM_PATHS.some((s) => p === s || p.startsWith(`${s}/`));
-    for (const hidden of this.hiddenPaths.filter(inSystem)) args.push('--tmpfs', hidden);
+    // A folder is covered by an empty tmpfs, a file (the worker's TLS key in /etc, say) by /dev/null,
+    // which the sandbox cannot even open (device nodes are not opened from its mounts).
+    for (const hidden of this.hiddenPaths.filter(inSystem)) {
+      const stat = fs.statSync(hidden, { throwIfNoEntry: false });
+      if (stat?.isDirectory()) args.push('--tmpfs', hidden);
+      else if (stat) args.push('--ro-bind', '/dev/null', hidden);
+    }
     args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
     for (const dir of policy.readOnly) args.push('--ro-bind-try', dir, dir);
     for (const dir of [...policy.writable, ...this.sharedPaths]) args.push('--bind', dir, dir);
