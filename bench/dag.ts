@@ -11,7 +11,7 @@ import { startBareWorker } from './lib/bare.js';
 import { buildExecutions, temporalWork, type TemporalWork } from './lib/history.js';
 import { cpuSeconds, memoryBytes } from './lib/proc.js';
 import { count, ratio, seconds } from './lib/stats.js';
-import { runBuild, startStrataWorker, writeJobs } from './lib/strata.js';
+import { runBuild, startStrataWorker, writeJobs, type BenchJob } from './lib/strata.js';
 import type { BenchContext, Section, Temporal } from './lib/types.js';
 
 const LAYERS = 10;
@@ -73,15 +73,25 @@ async function withCpu<T>(temporal: Temporal, workerPid: number, work: () => Pro
   return { result, wallMs, workerCpuS: after.worker - before.worker, serverCpuS };
 }
 
+/** The jobs folder of the DAG: its one job, and a warm-up job. */
+export function dagJobs(): Record<string, BenchJob> {
+  return {
+    dag: { manifest: { outputs: ['dag/l={l}/t={t}'], config: ['python3', 'config.py'], exec: NOOP }, files: { 'config.py': CONFIG_PY } },
+    // Task workflow ids are `task/<job>/<hash of outputs>` in the shared namespace: each section has its own warm-up job.
+    'dag-warmup': { manifest: { outputs: ['dag-warmup/i={i}'], exec: NOOP } },
+  };
+}
+
+/** The build's requested partitions: the bottom layer, so analyze plans all 1,000 (short names: StrataPartitions stays under 2,048 bytes). */
+export const dagBottom = () => Array.from({ length: WIDTH }, (_, t) => `dag/l=${LAYERS - 1}/t=${t}`);
+export const DAG_TASKS = LAYERS * WIDTH;
+export const DAG_CONCURRENCY = CONCURRENCY;
+
 /** Strata: a worker process, a build of the 100 bottom partitions (so analyze plans all 1,000). */
 export function strataDag(ctx: BenchContext): Promise<StrataDagRun> {
   return ctx.memo('strata-dag', async () => {
     const temporal = await ctx.temporal();
-    const jobsDir = writeJobs(ctx.tempDir('dag-jobs'), {
-      dag: { manifest: { outputs: ['dag/l={l}/t={t}'], config: ['python3', 'config.py'], exec: NOOP }, files: { 'config.py': CONFIG_PY } },
-      // Task workflow ids are `task/<job>/<hash of outputs>` in the shared namespace: each section has its own warm-up job.
-      'dag-warmup': { manifest: { outputs: ['dag-warmup/i={i}'], exec: NOOP } },
-    });
+    const jobsDir = writeJobs(ctx.tempDir('dag-jobs'), dagJobs());
     const worker = await startStrataWorker(ctx, { name: 'dag', jobsDir, maxTasks: CONCURRENCY });
     const peakWhenReady = memoryBytes(worker.pid, 'VmHWM');
     try {
@@ -89,8 +99,7 @@ export function strataDag(ctx: BenchContext): Promise<StrataDagRun> {
       // Loads the workflow code into the worker's sandbox and opens the pollers; not measured.
       await build(['dag-warmup/i=0']);
       ctx.log(`Strata: building ${LAYERS * WIDTH} tasks`);
-      // Short names: the build's StrataPartitions search attribute must stay under the server's 2,048 bytes.
-      const bottom = Array.from({ length: WIDTH }, (_, t) => `dag/l=${LAYERS - 1}/t=${t}`);
+      const bottom = dagBottom();
       const rssBeforeBuild = memoryBytes(worker.pid, 'VmRSS');
       const run = await withCpu(temporal, worker.pid, () => build(bottom));
       if (run.result.tasks !== LAYERS * WIDTH) throw new Error(`the Strata build ran ${run.result.tasks} tasks, not ${LAYERS * WIDTH}`);

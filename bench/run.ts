@@ -21,6 +21,7 @@ const SECTIONS: Record<string, string> = {
   d: './rss.js',
   e: './api.js',
   f: './backfill.js',
+  g: './cluster.js',
 };
 
 interface Machine {
