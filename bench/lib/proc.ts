@@ -1,20 +1,10 @@
 /** Processes the benchmarks start, and what /proc says about them. */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import type { BenchContext } from './types.js';
 
-/** A port nobody listens on right now (the kernel picks it for a socket bound to port 0). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One free-port finder for the tests and the benchmarks.
+export { freePort } from '../../test/helpers/postgres.js';
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
