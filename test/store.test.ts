@@ -348,6 +348,39 @@ describe('the postgres store alone', () => {
     }
   });
 
+  test('an append that commits late still comes after what a follower has read: the log never steps over an event', async () => {
+    const url = await (await postgres()).createDatabase('ordered');
+    const store = await PostgresStore.open(url);
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      await store.appendEvents([requested('o1', ['o/d=1'])]);
+      let cursor = (await store.listEvents({})).at(-1)!.eventId;
+      const waitingOnLocks = async (n: number) => {
+        const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted');
+        return rows[0]!.n >= n;
+      };
+      // o1's next event must update o1's build row, which this connection holds: that append stalls mid-way.
+      await db.query('BEGIN');
+      await db.query(`SELECT 1 FROM builds WHERE build_id = 'o1' FOR UPDATE`);
+      const slow = store.appendEvents([{ buildId: 'o1', type: 'job_graph', payload: {} } as NewBuildEvent]);
+      await waitFor('the slow append to wait on the row', () => waitingOnLocks(1));
+      let fastDone = false;
+      const fast = store.appendEvents([requested('o2', ['o/d=2'])]).then(() => (fastDone = true));
+      await waitFor('the fast append to commit or wait', async () => fastDone || (await waitingOnLocks(2)));
+      // A follower reads now and moves its cursor past what it saw.
+      const seen = await store.listEvents({ afterId: cursor });
+      if (seen.length > 0) cursor = seen.at(-1)!.eventId;
+      await db.query('COMMIT');
+      await Promise.all([slow, fast]);
+      seen.push(...(await store.listEvents({ afterId: cursor })));
+      expect(seen.map((e) => `${e.buildId} ${e.type}`).sort()).toEqual(['o1 job_graph', 'o2 build_requested']);
+    } finally {
+      await db.end();
+      await store.close();
+    }
+  });
+
   test('a follower whose listening connection was cut listens again', async () => {
     const url = await (await postgres()).createDatabase('relisten');
     const follower = await PostgresStore.open(url);

@@ -17,6 +17,8 @@ import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionQuery
 
 const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
 const CHANNEL = 'strata_events';
+/** The transaction lock that appends to the event log take (src/store/postgresPool.ts's migration lock is another). */
+const EVENT_LOG_LOCK = 0x5374_7265;
 
 export class PostgresStore implements Store {
   readonly deployments: PostgresDeployments;
@@ -54,6 +56,10 @@ export class PostgresStore implements Store {
   async appendEvents(events: NewBuildEvent[]): Promise<void> {
     if (events.length === 0) return;
     await transaction(this.pool, async (c) => {
+      // Event ids come from a sequence when a row is inserted, but become visible when its transaction
+      // commits: two appends at once could commit out of id order, and a follower reading "after id N"
+      // would step over the slower one for good. One append at a time, as on SQLite, keeps them in order.
+      await c.query('SELECT pg_advisory_xact_lock($1)', [EVENT_LOG_LOCK]);
       let appended = false;
       for (const event of events) if (await this.appendOne(c, event)) appended = true;
       // Delivered when the transaction commits, never for a rolled-back batch.
