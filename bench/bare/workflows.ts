@@ -1,9 +1,11 @@
 /**
- * The bare-Temporal baseline for section a: one workflow runs one activity per task of a DAG, in
- * dependency order, at most `window` at once. No child workflows, no store, no signals: what Temporal
- * alone costs for the same graph.
+ * The bare-Temporal baselines of sections a and b: the same DAG of tasks, in dependency order, at most
+ * `window` at once, with nothing of Strata's (no store, no signals, no local activities):
+ * - bareDag: one workflow runs one activity per task (the floor of running tasks as activities);
+ * - bareChildDag: one workflow starts one child workflow per task, which runs the one activity and
+ *   returns (the floor of Strata's design, one child workflow per task).
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type * as activities from './activities.js';
 
 const { runCommand } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute' });
@@ -16,7 +18,8 @@ export interface DagInput {
   argv: string[];
 }
 
-export async function bareDag({ dependsOn, window, argv }: DagInput): Promise<number> {
+/** Runs task i with `runTask(i)` once its dependencies are done, at most `window` at once; resolves with the count. */
+async function inDependencyOrder({ dependsOn, window }: DagInput, runTask: (i: number) => Promise<unknown>): Promise<number> {
   const dependents: number[][] = dependsOn.map(() => []);
   const waiting = dependsOn.map((deps, i) => {
     deps.forEach((d) => dependents[d]!.push(i));
@@ -31,7 +34,7 @@ export async function bareDag({ dependsOn, window, argv }: DagInput): Promise<nu
       while (running < window && ready.length > 0) {
         const i = ready.shift()!;
         running++;
-        runCommand(argv.map((arg) => arg.replaceAll('{i}', String(i)))).then(() => {
+        runTask(i).then(() => {
           running--;
           done++;
           for (const d of dependents[i]!) if (--waiting[d]! === 0) ready.push(d);
@@ -42,4 +45,21 @@ export async function bareDag({ dependsOn, window, argv }: DagInput): Promise<nu
     pump();
   });
   return done;
+}
+
+const taskArgv = (argv: string[], i: number) => argv.map((arg) => arg.replaceAll('{i}', String(i)));
+
+export async function bareDag(input: DagInput): Promise<number> {
+  return inDependencyOrder(input, (i) => runCommand(taskArgv(input.argv, i)));
+}
+
+/** A task of bareChildDag: the one activity, then return. */
+export async function bareChildTask({ argv }: { argv: string[] }): Promise<void> {
+  await runCommand(argv);
+}
+
+/** Child workflow ids are `<parent id>/t<i>`; children run on the parent's task queue (the bare worker's). */
+export async function bareChildDag(input: DagInput): Promise<number> {
+  const { workflowId, taskQueue } = workflowInfo();
+  return inDependencyOrder(input, (i) => executeChild(bareChildTask, { workflowId: `${workflowId}/t${i}`, taskQueue, args: [{ argv: taskArgv(input.argv, i) }] }));
 }

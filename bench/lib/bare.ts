@@ -7,8 +7,21 @@ import type { BenchContext } from './types.js';
 
 export interface BareWorker extends NodeProcess {
   taskQueue: string;
-  /** Runs the bareDag workflow with this id and waits for it; fails after `timeoutMs`. */
-  dag(id: string, input: DagInput, timeoutMs?: number): Promise<{ wallMs: number; workerCpuS: number; serverCpuS: number | undefined; peakRssBytes: number }>;
+  /**
+   * Runs a bare workflow with id `<taskQueue>/<id>` and waits for it; fails after `timeoutMs`. `bareDag`
+   * runs one activity per task, `bareChildDag` one child workflow per task (ids `<taskQueue>/<id>/t<i>`).
+   */
+  dag(id: string, input: DagInput, timeoutMs?: number, workflow?: BareWorkflow): Promise<BareRun>;
+}
+
+export type BareWorkflow = 'bareDag' | 'bareChildDag';
+
+export interface BareRun {
+  workflowId: string;
+  wallMs: number;
+  workerCpuS: number;
+  serverCpuS: number | undefined;
+  peakRssBytes: number;
 }
 
 export async function startBareWorker(ctx: BenchContext, name: string): Promise<BareWorker> {
@@ -24,15 +37,16 @@ export async function startBareWorker(ctx: BenchContext, name: string): Promise<
   return {
     ...worker,
     taskQueue,
-    async dag(id, input, timeoutMs = 600_000) {
+    async dag(id, input, timeoutMs = 600_000, workflow = 'bareDag') {
       const server = () => (temporal.pid ? cpuSeconds(temporal.pid) : undefined);
       const [workerBefore, serverBefore] = [cpuSeconds(worker.pid), server()];
       const start = performance.now();
-      const handle = await temporal.client.workflow.start('bareDag', { taskQueue, workflowId: `${taskQueue}/${id}`, args: [input] });
+      const handle = await temporal.client.workflow.start(workflow, { taskQueue, workflowId: `${taskQueue}/${id}`, args: [input] });
       await withDeadline(handle.result(), timeoutMs, `the bare workflow ${handle.workflowId}`);
       const wallMs = performance.now() - start;
       const serverAfter = server();
       return {
+        workflowId: handle.workflowId,
         wallMs,
         workerCpuS: cpuSeconds(worker.pid) - workerBefore,
         serverCpuS: serverAfter !== undefined && serverBefore !== undefined ? serverAfter - serverBefore : undefined,

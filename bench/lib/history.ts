@@ -47,3 +47,9 @@ export async function buildExecutions(client: Client, buildId: string, expected:
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+/** A bare child-workflow run (bench/bare/workflows.ts bareChildDag): the parent and its `tasks` children `<parentId>/t<i>`. */
+export const parentAndChildren = (parentId: string, tasks: number): { workflowId: string }[] => [
+  { workflowId: parentId },
+  ...Array.from({ length: tasks }, (_, i) => ({ workflowId: `${parentId}/t${i}` })),
+];
