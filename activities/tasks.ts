@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { CancelledFailure, type ActivityCancellationDetails } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure, type ActivityCancellationDetails } from '@temporalio/common';
 import { execArgv, matchPattern, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
 import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
@@ -14,6 +14,7 @@ import { tailOfFile } from '../src/launchers/process.js';
 import { coarsenRefs, MAX_DATA_MOUNTS, type SandboxPolicy } from '../src/launchers/sandbox.js';
 import type { Store } from '../src/store/store.js';
 import { activityFields, log } from '../src/log.js';
+import { createClaimActivities } from './claims.js';
 
 export interface TaskRef {
   buildId: string;
@@ -48,6 +49,20 @@ export interface RunTaskInput {
   attempt: number;
   willRetryOnFailure: boolean;
 }
+
+/** One try of a partition task in one activity (job.exec since 'task-one-activity'). */
+export interface ExecuteTaskInput extends TaskRef {
+  job: string;
+  /** The job-level attempt (1 + the job's retries at most). */
+  attempt: number;
+  /** Tries of this attempt that found the job held by a job run so far (the first records task_waiting). */
+  waits: number;
+}
+
+export type ExecuteTaskResult =
+  | { status: 'succeeded'; manifest: PartitionManifest }
+  /** A job run holds the job: nothing ran; the task workflow waits and tries again. */
+  | { status: 'busy'; runningExecution: string };
 
 export interface TaskRun {
   attempt: number;
@@ -142,9 +157,10 @@ function removeIfEmpty(dir: string): void {
 
 export function createTaskActivities(deps: TaskActivityDeps) {
   const heartbeatMs = deps.heartbeatMs ?? 2000;
-  return {
+  const claims = createClaimActivities(deps);
+  const steps = {
     /** validate_config: the stored JobConfig still fits the job; resolves the command and environment. */
-    async validateConfig(ref: TaskRef & { job: string }): Promise<PreparedTask> {
+    async validateConfig(ref: TaskRef & { job: string }, record = true): Promise<PreparedTask> {
       const task = await deps.store.getTask(ref.buildId, ref.taskId);
       const partitions = task?.config.outputs ?? [];
       const base = { buildId: ref.buildId, job: ref.job, taskId: ref.taskId, partitions };
@@ -169,7 +185,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const badEnv = Object.keys(task.config.env).filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || RESERVED_ENV.includes(k));
       if (badEnv.length > 0) return reject(`config env may not set ${badEnv.join(', ')} (invalid or reserved names)`);
 
-      await deps.store.appendEvents([{ ...base, type: 'config_validate_success', payload: { config: task.config } }]);
+      if (record) await deps.store.appendEvents([{ ...base, type: 'config_validate_success', payload: { config: task.config } }]);
       return {
         buildId: ref.buildId,
         taskId: ref.taskId,
@@ -375,6 +391,51 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       };
       await deps.store.appendEvents([{ ...base, type: 'metadata', payload: { manifest } }]);
       return manifest;
+    },
+  };
+
+  return {
+    ...steps,
+
+    /**
+     * A whole try of a partition task in one activity: validate_config, the job's claim, launch_task and
+     * await_task, calculate_metadata, each step still its own events in the log. One activity instead of
+     * four local activities around one makes a task one workflow task shorter and lets the task
+     * workflow complete straight after it. A user failure carries the job's `retries` in its details,
+     * so the workflow, which never saw the job.yaml, knows whether to try again.
+     */
+    async executeTask(input: ExecuteTaskInput): Promise<ExecuteTaskResult> {
+      const ctx = Context.current();
+      // A retry of this activity (after a platform failure) or a later attempt validated already.
+      const task = await steps.validateConfig(input, input.attempt === 1 && input.waits === 0 && ctx.info.attempt === 1);
+      const held = await claims.claimJob({ team: task.team, job: task.job, kind: 'task' });
+      if (held !== null) {
+        if (input.waits === 0)
+          await deps.store.appendEvents([
+            {
+              buildId: task.buildId,
+              job: task.job,
+              taskId: task.taskId,
+              partitions: task.config.outputs,
+              type: 'task_waiting',
+              payload: { runningExecution: held },
+              dedupeKey: `${ctx.info.workflowExecution?.runId ?? input.taskId}/task_waiting`,
+            },
+          ]);
+        return { status: 'busy', runningExecution: held };
+      }
+      try {
+        const run = await steps.runTask({ task, attempt: input.attempt, willRetryOnFailure: input.attempt <= task.retries });
+        return { status: 'succeeded', manifest: await steps.calculateMetadata({ task, run }) };
+      } catch (err) {
+        if (err instanceof ApplicationFailure && !err.nonRetryable) throw err;
+        if (err instanceof ApplicationFailure)
+          throw ApplicationFailure.create({ type: err.type ?? undefined, message: err.message, nonRetryable: true, details: [{ ...(err.details?.[0] as object), retries: task.retries }] });
+        throw err;
+      } finally {
+        // Between tries a job run may take its turn; every try claims again.
+        await claims.releaseJob({ team: task.team, job: task.job });
+      }
     },
   };
 }

@@ -3,7 +3,9 @@
  * (with its tasks), a build whose task fails, a deployment and a failed deployment, and a DAG run whose
  * second job fails, a schedule's tick, and a backfill of two chunks whose builds keep going past a failure. Run after a deliberate change to workflow code:
  * `npx tsx scripts/export-histories.ts [graphBuild|deployJob|dagRun|scheduledBuild|backfill]`
- * (all by default), then commit test/histories/.
+ * (all by default), then commit test/histories/. graphBuild-success, graphBuild-task-failure,
+ * jobExec-success and jobExec-retried-failure are the shapes before 'build-learns-from-completion'
+ * (and the tasks' 'one-activity' shape) and are no longer written: they stay, so builds running that shape replay.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,6 +24,7 @@ const jobsDir = await makeJobsRepo({
   ok: { outputs: ['ok/d={d}'], exec: ['sh', '-c', 'echo \'{"rows": 1}\' > "$STRATA_MANIFEST_FILE"'] },
   down: { outputs: ['down/d={d}'], inputs: ['ok/d={d}'], exec: ['true'] },
   broken: { outputs: ['broken/d={d}'], retries: 1, exec: ['sh', '-c', 'exit 4'] },
+  slow: { outputs: ['slow/d={d}'], exec: ['sleep', '2'] },
 });
 const stack = await startStack({ jobsDir });
 const only = process.argv[2];
@@ -38,15 +41,27 @@ try {
 async function builds() {
   const good = await stack.build({ partitions: ['down/d=1'] });
   await good.handle.result();
-  await save('graphBuild-success', good.handle.workflowId);
+  await save('graphBuild-learns-from-completion', good.handle.workflowId);
   const tasks = await stack.store.listTasks(good.buildId);
-  await save('jobExec-success', `task/${tasks.find((t) => t.job === 'ok')!.taskId}`);
+  await save('jobExec-one-activity', `task/${tasks.find((t) => t.job === 'ok')!.taskId}`);
 
   const bad = await stack.build({ partitions: ['broken/d=1'] });
   await bad.handle.result().catch(() => undefined);
-  await save('graphBuild-task-failure', bad.handle.workflowId);
+  await save('graphBuild-one-activity-task-failure', bad.handle.workflowId);
   const [failed] = await stack.store.listTasks(bad.buildId);
-  await save('jobExec-retried-failure', `task/${failed!.taskId}`);
+  await save('jobExec-one-activity-retried-failure', `task/${failed!.taskId}`);
+
+  // Six slow tasks, two at a time, and a history limit that makes the build continue as new while two run.
+  const wide = await stack.build({ partitions: Array.from({ length: 6 }, (_, d) => `slow/d=${d}`), concurrency: 2 }, { maxHistoryEvents: 20 });
+  await wide.handle.result();
+  const runs: string[] = [];
+  for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = "${wide.handle.workflowId}"` })) runs.push(run.runId);
+  const first = runs.at(-1)!; // listed newest first
+  await save('graphBuild-hands-over-running-tasks', wide.handle.workflowId, first);
+  const handedOver = (await stack.env.client.workflow.getHandle(wide.handle.workflowId, first).fetchHistory()).events?.find((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'reportBySignal');
+  const taskWorkflowId = handedOver?.signalExternalWorkflowExecutionInitiatedEventAttributes?.workflowExecution?.workflowId;
+  if (!taskWorkflowId) throw new Error(`the first run of ${wide.handle.workflowId} handed no task over`);
+  await save('jobExec-reports-by-signal', taskWorkflowId);
 }
 
 async function deployments() {
@@ -114,8 +129,8 @@ async function deploy(id: string, job: string) {
   return workflowId;
 }
 
-async function save(name: string, workflowId: string) {
-  const history = await stack.env.client.workflow.getHandle(workflowId).fetchHistory();
+async function save(name: string, workflowId: string, runId?: string) {
+  const history = await stack.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
   fs.writeFileSync(path.join(out, `${name}.json`), historyToJSON(history));
   console.log(`wrote test/histories/${name}.json`);
 }

@@ -139,7 +139,7 @@ export async function createWorkers(
     namespace: config.temporal.namespace,
     taskQueue: `${config.taskQueue}-tasks`,
     identity,
-    activities: { runTask: tasks.runTask },
+    activities: { runTask: tasks.runTask, executeTask: tasks.executeTask },
     maxConcurrentActivityTaskExecutions: config.maxTasks,
     shutdownGraceTime,
     shutdownForceTime,

@@ -159,7 +159,9 @@ test('a build whose delegate fails ends unschedulable instead of running the job
   const first = await stack.build({ partitions: [shared] });
   await launched(first.buildId, shared);
   const second = await stack.build({ partitions: ['mid/region=eu/date=u1'] });
-  await waitFor('the second build to delegate', async () => (await stack.eventTypes(second.buildId)).includes('partition_delegated'));
+  // Twice: the plan says the task is another build's, then the build subscribes to its workflow. Released
+  // before the subscription, the failed task would be the second build's to run again.
+  await waitFor('the second build to subscribe', async () => (await stack.eventTypes(second.buildId)).filter((t) => t === 'partition_delegated').length === 2);
   release(shared);
   const [a, b] = await Promise.all([finish(first.buildId, first.handle), finish(second.buildId, second.handle)]);
   expect(a.failure?.type).toBe('task_failed');

@@ -116,7 +116,7 @@ test('/metrics counts builds, tasks, delegations and durations with their labels
   expect(valueOf(samples, 'strata_task_schedule_to_start_seconds_count', { job: 'flaky' })).toBe(1);
   // The Temporal SDK's own metrics of this process, in the same page.
   expect(valueOf(samples, 'temporal_workflow_completed_total', { workflow_type: 'graphBuild' })).toBeGreaterThanOrEqual(2);
-  expect(valueOf(samples, 'temporal_activity_execution_latency_seconds_count', { activity_type: 'runTask' })).toBeGreaterThanOrEqual(2);
+  expect(valueOf(samples, 'temporal_activity_execution_latency_seconds_count', { activity_type: 'executeTask' })).toBeGreaterThanOrEqual(2);
 
   // A worker process serves its own on STRATA_METRICS_PORT (another queue: it takes none of these tasks).
   const metricsPort = await freePort();

@@ -18,9 +18,17 @@ test('histories are recorded for builds, tasks, deployments, DAG runs, schedule 
     'dagRun-job-failure.json',
     'deployJob-not-found.json',
     'deployJob-success.json',
+    'graphBuild-hands-over-running-tasks.json',
     'graphBuild-keep-going.json',
+    'graphBuild-learns-from-completion.json',
+    'graphBuild-one-activity-task-failure.json',
+    // graphBuild-success, graphBuild-task-failure, jobExec-success, jobExec-retried-failure: the shape
+    // before 'build-learns-from-completion' (tasks: local activities around runTask, a signal to the build).
     'graphBuild-success.json',
     'graphBuild-task-failure.json',
+    'jobExec-one-activity-retried-failure.json',
+    'jobExec-one-activity.json',
+    'jobExec-reports-by-signal.json',
     'jobExec-retried-failure.json',
     'jobExec-success.json',
     'jobRun-retried-failure.json',

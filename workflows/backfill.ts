@@ -12,18 +12,16 @@ import { backfillBuildId, buildWorkflowId } from '../src/engine/ids.js';
 import { StrataBuildId, StrataTeam } from '../src/temporal/searchAttributes.js';
 import type { BackfillInput, BackfillResult } from './backfill.messages.js';
 import { graphBuild } from './graphBuild.js';
+import { LOCAL_ACTIVITY, PLATFORM_RETRY } from './activityOptions.js';
 
 type Activities = ReturnType<typeof createBackfillActivities>;
 
 const { selectBackfill } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
+  retry: PLATFORM_RETRY,
   summary: 'select the partitions',
 });
-const local = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
-});
+const local = proxyLocalActivities<Activities>(LOCAL_ACTIVITY);
 
 const DEFAULT_CHUNK = 1000;
 

@@ -27,16 +27,11 @@ import type { DagRunInput } from './dagRun.messages.js';
 import { jobRun } from './jobRun.js';
 import { jobRunWorkflowId } from './jobRun.messages.js';
 import { failureOf } from './taskActivity.js';
+import { LOCAL_ACTIVITY, waitForJob } from './activityOptions.js';
 
-const local = proxyLocalActivities<ReturnType<typeof createPlanActivities> & ReturnType<typeof createRunActivities>>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
-});
+const local = proxyLocalActivities<ReturnType<typeof createPlanActivities> & ReturnType<typeof createRunActivities>>(LOCAL_ACTIVITY);
 
 type NodeState = 'pending' | 'starting' | 'running' | 'succeeded' | 'failed' | 'skipped';
-
-/** How long a job that is already running is waited for before the next try: 1 s, doubling to 30 s. */
-const waitBefore = (tries: number) => Math.min(30_000, 1000 * 2 ** Math.min(tries, 5));
 
 export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; failed: number }> {
   const startedAt = Date.now();
@@ -101,7 +96,7 @@ export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; f
       // The first wait is an event; the retries are not.
       if (tries === 0)
         await record([{ type: 'dag_job_waiting', job: node.job, taskId: node.job, payload: { team: node.team, runningExecution: busy, waits: tries + 1 } }]);
-      await sleep(waitBefore(tries));
+      await sleep(waitForJob(tries));
     }
   }
 

@@ -1,5 +1,6 @@
 /** The build workflow's messages, importable by tasks, the API and the CLI without the workflow body. */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ScheduleCounts } from '../src/engine/schedule.js';
 import type { PartitionRef } from '../src/generated/databuild.js';
 import type { TaskOutcome } from './jobExec.messages.js';
 
@@ -43,16 +44,11 @@ export interface CarriedState {
   pendingReports: TaskOutcome[];
 }
 
-export interface BuildProgress {
+/** The progress query's answer: the tasks per state (src/engine/schedule.ts) and the build's phase. */
+export interface BuildProgress extends ScheduleCounts {
   buildId: string;
   phase: 'analyzing' | 'executing' | 'cancelling' | 'done';
   total: number;
-  pending: number;
-  running: number;
-  delegated: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
 }
 
 /** A task (this build's or a delegate) tells the build how it ended. */

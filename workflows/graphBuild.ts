@@ -1,20 +1,25 @@
 /**
  * graph.build: analyze, then run the job graph. One child workflow per task, with an id derived from the
  * partitions it produces: a build that needs a task another build is running subscribes to it instead
- * of running it again (partition delegation). Tasks are abandoned children that report by signal, so
- * the build can continue as new with tasks still running and a 10,000-task graph stays one build.
+ * of running it again (partition delegation). Tasks are abandoned children, so the build can continue
+ * as new with tasks still running and a 10,000-task graph stays one build. The build learns a task's
+ * end from its completion; delegates, and tasks still running when the build continued as new, report
+ * by signal. The scheduling itself (states, ready queues, limits) is src/engine/schedule.ts.
  */
 import {
   ApplicationFailure,
   CancellationScope,
+  ChildWorkflowFailure,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   startChild,
   WorkflowIdReusePolicy,
   workflowInfo,
@@ -22,34 +27,27 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createPlanActivities, PlanNode, PlanSummary } from '../activities/plan.js';
 import { taskWorkflowId } from '../src/engine/ids.js';
+import { BuildSchedule, TaskState } from '../src/engine/schedule.js';
 import type { Failure } from '../src/generated/databuild.js';
 import type { NewBuildEvent } from '../src/store/store.js';
 import { partitionsForSearchAttribute, StrataBuildId, StrataJob, StrataPartitions, StrataTeam } from '../src/temporal/searchAttributes.js';
 import { DEFAULT_BUILD_CONCURRENCY, progressQuery, taskFinishedSignal, type BuildProgress, type CarriedState, type GraphBuildInput } from './graphBuild.messages.js';
 import { jobExec } from './jobExec.js';
+import { LOCAL_ACTIVITY, PLATFORM_RETRY } from './activityOptions.js';
 import { failureOf } from './taskActivity.js';
-import { subscribeSignal, type TaskOutcome } from './jobExec.messages.js';
+import { reportBySignal, subscribeSignal, type TaskOutcome } from './jobExec.messages.js';
 
 type PlanActivities = ReturnType<typeof createPlanActivities>;
 
 const { analyzeGraph } = proxyActivities<PlanActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '5 minutes',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
+  retry: PLATFORM_RETRY,
   summary: 'graph.analyze',
 });
-const local = proxyLocalActivities<PlanActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
-});
+const local = proxyLocalActivities<PlanActivities>(LOCAL_ACTIVITY);
 
-/** One character per task in CarriedState.states. */
-const PENDING = 'p';
-const RUNNING = 'r'; // a task workflow this build started
-const DELEGATED = 'd'; // another build's task workflow this build waits for
-const SUCCEEDED = 's';
-const FAILED = 'f';
-const CANCELLED = 'c';
+const { pending: PENDING, running: RUNNING, delegated: DELEGATED, succeeded: SUCCEEDED, failed: FAILED, cancelled: CANCELLED } = TaskState;
 
 const PAGE = 1000;
 /** Well below Temporal's limits (50,000 events, 50 MB), which a run must never approach. */
@@ -61,6 +59,9 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
   const workflowId = workflowInfo().workflowId;
   const concurrency = input.concurrency ?? DEFAULT_BUILD_CONCURRENCY;
   const heartbeatMs = (input.heartbeatSeconds ?? 30) * 1000;
+  // Since 'build-learns-from-completion': one heartbeat timer for the whole run (not one per wait), and
+  // tasks still running when the build continues as new are asked to report by signal.
+  const learnsFromCompletion = patched('build-learns-from-completion');
 
   let eventSeq = input.carried?.eventSeq ?? 0;
   const buffer: NewBuildEvent[] = [];
@@ -87,10 +88,10 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
 
   // graph.analyze
   let summary: Pick<PlanSummary, 'taskCount' | 'jobConcurrency' | 'jobTeams'>;
-  let states: string[];
+  let states: string;
   if (input.carried) {
     summary = input.carried;
-    states = [...input.carried.states];
+    states = input.carried.states;
   } else {
     const rebuild = input.rebuild ? { rebuild: true } : {};
     const backfill = input.backfill ? { backfill: true } : {};
@@ -102,71 +103,34 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       if (isCancellation(err)) throw err;
       return failBuild(failureOf(err));
     }
-    states = new Array<string>(summary.taskCount).fill(PENDING);
+    states = PENDING.repeat(summary.taskCount);
   }
 
   // The plan, paged in from the store: only what scheduling needs.
   const nodes: PlanNode[] = [];
   while (nodes.length < summary.taskCount) nodes.push(...(await local.loadPlanPage({ buildId, offset: nodes.length, limit: PAGE })));
-  const indexOf = new Map(nodes.map((n, i) => [n.taskId, i]));
-  const dependents: number[][] = nodes.map(() => []);
-  const waitingOn = new Int32Array(nodes.length);
-  nodes.forEach((n, i) =>
-    n.dependsOn.forEach((d) => {
-      dependents[d]!.push(i);
-      if (states[d] !== SUCCEEDED) waitingOn[i]!++;
-    }),
-  );
-  /** Ready tasks per job, so a job at its concurrency limit does not hold up the others. */
-  const ready = new Map<string, number[]>();
-  const markReady = (i: number) => {
-    const job = nodes[i]!.job;
-    const queue = ready.get(job);
-    if (queue) queue.push(i);
-    else ready.set(job, [i]);
-  };
-  /** Tasks per state and running tasks per job, kept up to date by setState: scanning 10,000 states per step is too slow. */
-  const tally = new Map<string, number>();
-  const runningByJob = new Map<string, number>();
-  const bump = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
-  const count = (state: string) => tally.get(state) ?? 0;
-  states.forEach((s, i) => {
-    bump(tally, s, 1);
-    if (s === PENDING && waitingOn[i] === 0) markReady(i);
-    if (s === RUNNING) bump(runningByJob, nodes[i]!.job, 1);
-  });
-  const refresh = (phase: BuildProgress['phase']) =>
-    Object.assign(progress, {
-      phase,
-      total: nodes.length,
-      pending: count(PENDING),
-      running: count(RUNNING),
-      delegated: count(DELEGATED),
-      succeeded: count(SUCCEEDED),
-      failed: count(FAILED),
-      cancelled: count(CANCELLED),
-    });
+  const schedule = new BuildSchedule(nodes, states, { concurrency, jobConcurrency: summary.jobConcurrency });
+  const refresh = (phase: BuildProgress['phase']) => Object.assign(progress, { phase, total: nodes.length, ...schedule.counts() });
   refresh('executing');
 
-  const setState = (i: number, state: string) => {
-    const before = states[i]!;
-    if (before === RUNNING) bump(runningByJob, nodes[i]!.job, -1);
-    if (state === RUNNING) bump(runningByJob, nodes[i]!.job, 1);
-    bump(tally, before, -1);
-    bump(tally, state, 1);
-    states[i] = state;
-    if (state === SUCCEEDED) for (const d of dependents[i]!) if (--waitingOn[d]! === 0 && states[d] === PENDING) markReady(d);
+  /** Tasks this run started: their completion reaches this run (the others report by signal). */
+  const startedHere = new Set<number>();
+  const finished = (i: number, outcome: TaskOutcome) => {
+    const state = schedule.state(i);
+    // A task that reported by signal already is done; a task whose start is still being confirmed is not.
+    if (state === RUNNING || state === PENDING) reports.push(outcome);
   };
 
   /** Starts a task's workflow, or subscribes to the one another build started; returns its new state. */
-  const startTask = async (i: number): Promise<{ state: string; failure?: Failure }> => {
+  const startTask = async (i: number): Promise<{ state: typeof RUNNING | typeof DELEGATED | typeof SUCCEEDED | typeof FAILED; failure?: Failure }> => {
     const node = nodes[i]!;
     const id = taskWorkflowId(node.taskId);
     for (let tries = 0; tries < 3; tries++) {
       try {
-        await startChild(jobExec, {
+        const child = await startChild(jobExec, {
           workflowId: id,
-          args: [{ buildId, buildWorkflowId: workflowId, taskId: node.taskId, job: node.job }],
+          // Only a build that hands its running tasks over when it continues as new may let them report by completing.
+          args: [{ buildId, buildWorkflowId: workflowId, taskId: node.taskId, job: node.job, ...(learnsFromCompletion ? { outputs: node.outputs, shape: 'one-activity' as const } : {}) }],
           parentClosePolicy: ParentClosePolicy.ABANDON,
           // A task that succeeded is never run again under the same id; a failed one may be retried.
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
@@ -179,6 +143,11 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
           staticSummary: `${node.job}: ${node.outputs.slice(0, 3).join(', ')}${node.outputs.length > 3 ? ` (+${node.outputs.length - 3})` : ''}`,
           staticDetails: `Task of build \`${buildId}\` running job **${node.job}** to produce:\n\n${node.outputs.map((o) => `- \`${o}\``).join('\n')}`,
         });
+        startedHere.add(i);
+        void child.result().then(
+          (outcome) => finished(i, outcome),
+          (err: unknown) => finished(i, outcomeOfFailure(node.taskId, err)),
+        );
         return { state: RUNNING };
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) return { state: FAILED, failure: failureOf(err) };
@@ -218,7 +187,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
 
   /** Cancels this build's running tasks and waits (bounded) for them to stop. */
   async function cancelRunning(): Promise<void> {
-    const owned = states.flatMap((s, i) => (s === RUNNING ? [i] : []));
+    const owned = schedule.inState(RUNNING);
     if (owned.length === 0) return;
     emit({ type: 'job_cancels', payload: { taskIds: owned.map((i) => nodes[i]!.taskId) } });
     await flush();
@@ -233,35 +202,47 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
     );
     await condition(() => {
       applyReports(() => undefined);
-      return states.every((s) => s !== RUNNING);
+      return schedule.count(RUNNING) === 0;
     }, '2 minutes');
   }
 
   /** Applies the task outcomes received so far; calls onFailure for a failed task of this build. */
   function applyReports(onFailure: (i: number, failure: Failure) => void): void {
     for (const outcome of reports.splice(0)) {
-      const i = indexOf.get(outcome.taskId);
-      if (i === undefined) continue;
-      const state = states[i];
-      if (state !== RUNNING && state !== DELEGATED) continue;
-      if (outcome.status === 'succeeded') setState(i, SUCCEEDED);
-      else if (state === DELEGATED && outcome.status === 'cancelled') {
-        // The other build gave up on it; this build may run it itself.
-        setState(i, PENDING);
-        markReady(i);
-      } else {
-        setState(i, outcome.status === 'cancelled' ? CANCELLED : FAILED);
-        if (state === RUNNING) onFailure(i, outcome.failure ?? { kind: 'platform', type: 'task_failed', message: `task ${outcome.taskId} failed` });
-        else
-          emit({
-            type: 'job_failure',
-            job: nodes[i]!.job,
-            taskId: nodes[i]!.taskId,
-            payload: { taskId: nodes[i]!.taskId, failure: outcome.failure ?? { kind: 'user', type: 'upstream_failed', message: '' } },
-          });
-      }
+      const change = schedule.apply(outcome);
+      if (!change || change.effect === 'succeeded' || change.effect === 'requeued') continue;
+      const node = nodes[change.i]!;
+      if (change.effect === 'failed') onFailure(change.i, outcome.failure ?? { kind: 'platform', type: 'task_failed', message: `task ${outcome.taskId} failed` });
+      else
+        emit({
+          type: 'job_failure',
+          job: node.job,
+          taskId: node.taskId,
+          payload: { taskId: node.taskId, failure: outcome.failure ?? { kind: 'user', type: 'upstream_failed', message: '' } },
+        });
     }
   }
+
+  /** Before continuing as new: the tasks this run started must tell the next run how they end. */
+  async function handOverRunningTasks(): Promise<void> {
+    const closed: string[] = [];
+    await Promise.all(
+      [...startedHere]
+        .filter((i) => schedule.state(i) === RUNNING)
+        .map(async (i) => {
+          const taskId = nodes[i]!.taskId;
+          try {
+            await getExternalWorkflowHandle(taskWorkflowId(taskId)).signal(reportBySignal);
+          } catch {
+            closed.push(taskId); // it completed first: its completion reaches this run
+          }
+        }),
+    );
+    await condition(() => closed.every((taskId) => reports.some((r) => r.taskId === taskId)));
+  }
+
+  let heartbeatDue = false;
+  let heartbeatTimer: Promise<void> | undefined;
 
   try {
     for (;;) {
@@ -280,21 +261,12 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       }
 
       // schedule_jobs: as many ready tasks as the build's and each job's limits allow.
-      const batch: number[] = [];
-      for (const [job, queue] of ready) {
-        const limit = summary.jobConcurrency[job] ?? Infinity;
-        while (queue.length > 0 && count(RUNNING) + batch.length < concurrency) {
-          const inJob = (runningByJob.get(job) ?? 0) + batch.filter((b) => nodes[b]!.job === job).length;
-          if (inJob >= limit) break;
-          batch.push(queue.shift()!);
-        }
-        if (queue.length === 0) ready.delete(job);
-      }
+      const batch = schedule.nextBatch();
       if (batch.length > 0) {
-        const readyCount = [...ready.values()].reduce((n, q) => n + q.length, 0);
+        const readyCount = schedule.readyCount();
         emit({
           type: 'remaining_jobs',
-          payload: { ready: readyCount + batch.length, running: count(RUNNING), waiting: count(PENDING) - readyCount - batch.length, done: count(SUCCEEDED) },
+          payload: { ready: readyCount + batch.length, running: schedule.count(RUNNING), waiting: schedule.count(PENDING) - readyCount - batch.length, done: schedule.count(SUCCEEDED) },
         });
         const results = await Promise.all(batch.map(startTask));
         const started: string[] = [];
@@ -303,7 +275,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
           const i = batch[k]!;
           if (r.failure) scheduleFailure ??= { i, failure: r.failure };
           else {
-            setState(i, r.state);
+            schedule.setState(i, r.state);
             if (r.state === RUNNING) started.push(nodes[i]!.taskId);
           }
         });
@@ -318,16 +290,16 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
         continue; // newly succeeded (joined) tasks may have made more tasks ready
       }
 
-      const active = count(RUNNING) + count(DELEGATED);
+      const active = schedule.active();
       if (active === 0) {
-        if (states.every((s) => s === SUCCEEDED)) {
+        if (schedule.allSucceeded()) {
           refresh('done');
           emit({ type: 'graph_build_success', payload: { taskCount: nodes.length, durationMs: Date.now() - (input.carried?.startedAtMs ?? workflowInfo().runStartTime.getTime()) } });
           await flush();
           return { buildId, tasks: nodes.length };
         }
-        const blocked = states.flatMap((s, i) => (s === PENDING ? [nodes[i]!.taskId] : []));
-        const upstream = states.flatMap((s, i) => (s === FAILED || s === CANCELLED ? [nodes[i]!.taskId] : []));
+        const blocked = schedule.inState(PENDING).map((i) => nodes[i]!.taskId);
+        const upstream = schedule.inState(FAILED, CANCELLED).map((i) => nodes[i]!.taskId);
         if (input.keepGoing) {
           const shown = upstream.slice(0, 20).join(', ') + (upstream.length > 20 ? ` (+${upstream.length - 20} more)` : '');
           const message = `${upstream.length} task(s) did not succeed: ${shown}${blocked.length > 0 ? `; ${blocked.length} task(s) needing them did not run` : ''}`;
@@ -345,11 +317,12 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       // suggested history size would otherwise continue as new forever.
       const tooLong =
         history.continueAsNewSuggested || history.historyLength >= (input.maxHistoryEvents ?? MAX_HISTORY_EVENTS) || history.historySize >= MAX_HISTORY_BYTES;
-      if (tooLong && states.join('') !== input.carried?.states) {
+      if (tooLong && schedule.carried() !== input.carried?.states) {
+        if (learnsFromCompletion) await handOverRunningTasks();
         await flush();
         const carried: CarriedState = {
           taskCount: nodes.length,
-          states: states.join(''),
+          states: schedule.carried(),
           jobConcurrency: summary.jobConcurrency,
           jobTeams: summary.jobTeams,
           eventSeq,
@@ -361,8 +334,19 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       }
 
       await flush();
-      if (!(await condition(() => reports.length > 0, heartbeatMs)))
-        emit({ type: 'build_heartbeat', payload: { running: active, done: count(SUCCEEDED), total: nodes.length } });
+      if (learnsFromCompletion) {
+        heartbeatTimer ??= sleep(heartbeatMs).then(
+          () => void (heartbeatDue = true),
+          () => undefined, // the build was cancelled; the wait below says so
+        );
+        await condition(() => reports.length > 0 || heartbeatDue);
+        if (heartbeatDue) {
+          heartbeatDue = false;
+          heartbeatTimer = undefined;
+          emit({ type: 'build_heartbeat', payload: { running: active, done: schedule.count(SUCCEEDED), total: nodes.length } });
+        }
+      } else if (!(await condition(() => reports.length > 0, heartbeatMs)))
+        emit({ type: 'build_heartbeat', payload: { running: active, done: schedule.count(SUCCEEDED), total: nodes.length } });
     }
   } catch (err) {
     if (!isCancellation(err)) throw err;
@@ -375,4 +359,11 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
     });
     throw err;
   }
+}
+
+/** A task workflow's failure as the outcome it would have signalled. */
+function outcomeOfFailure(taskId: string, err: unknown): TaskOutcome {
+  if (isCancellation(err)) return { taskId, status: 'cancelled', failure: { kind: 'user', type: 'cancelled', message: `task ${taskId} was cancelled` } };
+  const cause = err instanceof ChildWorkflowFailure && err.cause ? err.cause : err;
+  return { taskId, status: 'failed', failure: failureOf(cause) };
 }

@@ -9,11 +9,9 @@ import type { createClaimActivities } from '../activities/claims.js';
 import type { createRunActivities } from '../activities/runs.js';
 import type { JobRunInput, JobRunResult } from './jobRun.messages.js';
 import { failureOf, isUserTaskFailure, runTaskActivity } from './taskActivity.js';
+import { LOCAL_ACTIVITY, waitBeforeAttempt, waitForJob } from './activityOptions.js';
 
-const local = proxyLocalActivities<ReturnType<typeof createRunActivities> & ReturnType<typeof createClaimActivities>>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
-});
+const local = proxyLocalActivities<ReturnType<typeof createRunActivities> & ReturnType<typeof createClaimActivities>>(LOCAL_ACTIVITY);
 
 export async function jobRun(input: JobRunInput): Promise<JobRunResult> {
   const task = await local.prepareJobRun(input);
@@ -22,7 +20,7 @@ export async function jobRun(input: JobRunInput): Promise<JobRunResult> {
   try {
     if (claims)
       for (let tries = 0; (await local.claimJob({ team: input.team, job: input.job, kind: 'run' })) !== null; tries++)
-        await sleep(Math.min(30_000, 1000 * 2 ** Math.min(tries, 5)));
+        await sleep(waitForJob(tries));
     for (let attempt = 1; ; attempt++) {
       const willRetry = attempt <= task.retries;
       try {
@@ -30,7 +28,7 @@ export async function jobRun(input: JobRunInput): Promise<JobRunResult> {
         return { attempts: attempt, exitCode: 0 };
       } catch (err) {
         if (!willRetry || !isUserTaskFailure(failureOf(err))) throw err;
-        await sleep(Math.min(60_000, 1000 * 2 ** (attempt - 1)));
+        await sleep(waitBeforeAttempt(attempt));
       }
     }
   } finally {

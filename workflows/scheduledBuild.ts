@@ -18,11 +18,9 @@ import { graphBuild } from './graphBuild.js';
 import type { createScheduleActivities } from '../activities/schedules.js';
 import { sendNotifications } from './notifications.js';
 import type { ScheduledBuildInput, ScheduledBuildResult } from './scheduledBuild.messages.js';
+import { LOCAL_ACTIVITY } from './activityOptions.js';
 
-const local = proxyLocalActivities<ReturnType<typeof createScheduleActivities>>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
-});
+const local = proxyLocalActivities<ReturnType<typeof createScheduleActivities>>(LOCAL_ACTIVITY);
 
 export async function scheduledBuild(input: ScheduledBuildInput): Promise<ScheduledBuildResult> {
   const info = workflowInfo();

@@ -2,8 +2,9 @@
  * Running a task's command from workflow code: the runTask activity on the tasks queue, and how its
  * failures read. Shared by jobExec (a partition task) and jobRun (a job run of a DAG or by hand).
  */
-import { ActivityCancellationType, ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createTaskActivities, PreparedTask } from '../activities/tasks.js';
+import { TASK_ACTIVITY } from './activityOptions.js';
 import { kindOf } from '../src/errors.js';
 import type { Failure } from '../src/generated/databuild.js';
 
@@ -14,14 +15,26 @@ const tasksQueue = () => `${workflowInfo().taskQueue}-tasks`;
 
 export function runTaskActivity(task: PreparedTask) {
   return proxyActivities<TaskActivities>({
+    ...TASK_ACTIVITY,
     taskQueue: tasksQueue(),
-    // A killed worker stops heartbeating; after this long Temporal gives the task to another worker.
-    heartbeatTimeout: '15s',
     startToCloseTimeout: task.timeoutSeconds ? `${task.timeoutSeconds + 120}s` : '7 days',
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
     summary: `run ${task.job}: ${task.argv.join(' ')}`.slice(0, 200),
   }).runTask;
+}
+
+/**
+ * A partition task's whole try (executeTask) on the tasks queue. The job's timeout_seconds is not known
+ * before validate_config, which runs inside: the activity stops the command at that timeout itself.
+ */
+export function executeTaskActivity(job: string) {
+  return proxyActivities<TaskActivities>({ ...TASK_ACTIVITY, taskQueue: tasksQueue(), summary: `run ${job}` }).executeTask;
+}
+
+/** The job.yaml `retries` that executeTask attaches to a task's failure (absent: no retries). */
+export function retriesOf(err: unknown): number {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  const details = cause instanceof ApplicationFailure ? (cause.details?.[0] as { retries?: unknown } | undefined) : undefined;
+  return typeof details?.retries === 'number' ? details.retries : 0;
 }
 
 /** The failure of an activity or child as the event log's Failure. */
