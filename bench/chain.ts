@@ -33,13 +33,13 @@ date +%s%N > "$2/$1.end"
 
 /** Steps of a hop from task i-1's end to task i's start, each ending at an event of the build's log. */
 const STEPS: { to: string; what: string }[] = [
-  { to: 'task_success', what: 'runTask sees the exit and records task_success' },
-  { to: 'metadata', what: 'runTask completes, the task workflow runs calculateMetadata (local activity)' },
-  { to: 'remaining_jobs', what: 'the task signals the build; the build workflow picks the next task (workflow clock)' },
+  { to: 'task_success', what: 'executeTask sees the exit and records task_success' },
+  { to: 'metadata', what: 'executeTask runs calculate_metadata (in the same activity)' },
+  { to: 'remaining_jobs', what: 'executeTask completes, the task workflow completes, the build sees the completion and picks the next task (workflow clock)' },
   { to: 'job_schedule_success', what: 'startChild until the build sees the task workflow started (workflow clock; the task workflow already runs, so step 5 looks shorter)' },
-  { to: 'config_validate_success', what: 'the task workflow starts and runs validateConfig (local activity)' },
-  { to: 'task_launch_success', what: 'runTask is scheduled on the tasks queue, picked up, spawns the process' },
-  { to: 'start', what: 'setpriv, sh and date start; the task writes its start time' },
+  { to: 'config_validate_success', what: "the task workflow's first workflow task schedules executeTask, a tasks-queue poller picks it up, validate_config" },
+  { to: 'task_launch_success', what: 'executeTask claims the job, prepares the sandbox and spawns the process' },
+  { to: 'start', what: 'setpriv, bwrap, sh and date start; the task writes its start time' },
 ];
 
 /** Hop latencies (ms) of a chain whose task i wrote <i>.start and <i>.end into `stamps`. */
@@ -165,18 +165,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
       med <= TARGET_MEDIAN_MS && vsChild <= TARGET_RATIO
         ? ''
         : [
-            `**Why ${med > TARGET_MEDIAN_MS && vsChild > TARGET_RATIO ? 'the targets are' : 'a target is'} missed.** A hop crosses Temporal four times, one after the other: runTask's completion wakes`,
-            `the task workflow (a workflow task running calculateMetadata and signalling the build), the signal wakes the build`,
-            `(a workflow task issuing startChild), the server starts the next task workflow, whose first workflow task runs`,
-            `validateConfig and schedules runTask, and runTask is dispatched on the tasks queue. Steps 2–6 are`,
-            `those round trips, tens of ms each with the server, the worker and the tasks sharing this machine's cores; Strata's`,
-            `own work (SQLite writes, spawning the process) is steps 1 and 7. Temporal's floors here are the bare chains' hops:`,
-            `${millis(bareMedian)} as activities (one activity completion, one workflow task, the next activity) and`,
-            `${millis(childMedian)} as child workflows (the activity's completion wakes the child, which completes; that wakes the`,
-            `parent, which starts the next child, whose first workflow task schedules the activity). Tuning Strata's code does not`,
-            `remove round trips; fewer of them per hop would: running a task as an activity of the build workflow (as the bare`,
-            `activity chain does) instead of a child workflow, with partition de-duplication through the catalog rather than through`,
-            `task workflow ids, would bring a hop near the bare activity figure. That is a design change, not a tweak.`,
+            `**Why ${med > TARGET_MEDIAN_MS && vsChild > TARGET_RATIO ? 'the targets are' : 'a target is'} missed.** A hop crosses Temporal three times, one after the other,`,
+            `as the bare child-workflow chain's does: the task activity's completion wakes the task workflow, which completes; the`,
+            `completion wakes the build, which starts the next task workflow (and sees it started); that workflow's first workflow`,
+            `task schedules the activity, which a poller of the tasks queue picks up. Steps 3–5 are those round trips; Strata's own`,
+            `work (SQLite writes, the job's claim, the sandbox) is in steps 1, 2, 6 and 7. Temporal's floors here are the bare`,
+            `chains' hops: ${millis(bareMedian)} as activities (one activity completion, one workflow task, the next activity) and`,
+            `${millis(childMedian)} as child workflows. A hop nearer the activity floor would need tasks run as activities of the`,
+            `build workflow, with partition de-duplication through the catalog rather than task workflow ids: outside the`,
+            `product's shape, which has a workflow per task.`,
           ].join(' '),
     ].join('\n'),
   };

@@ -7,7 +7,7 @@ import { bareDag, strataDag } from './dag.js';
 import { megabytes } from './lib/stats.js';
 import type { BenchContext, Row, Section } from './lib/types.js';
 
-const TARGET_BYTES = 500e6;
+const TARGET_BYTES = 400e6;
 
 export async function run(ctx: BenchContext): Promise<Section> {
   const strata = await strataDag(ctx);
