@@ -24,7 +24,7 @@ import type { BenchContext } from './lib/types.js';
 /** Pinned: the newest dagster PyPI served when this was written. */
 export const DAGSTER_VERSION = '1.13.29';
 const MAX_CONCURRENT_RUNS = 32;
-const DEADLINE_S = 3_600;
+const DEADLINE_S = 5_400;
 
 const execFileP = promisify(execFile);
 
