@@ -90,7 +90,8 @@ test('/metrics counts builds, tasks, delegations and durations with their labels
   const first = await build(['held/k=1']);
   await waitFor('the held task to run', async () => (await store!.listEvents({ buildId: first, type: 'task_launch_success' })).length === 1, 90_000);
   const second = await build(['held/k=1']);
-  await waitFor('the second build to delegate', async () => (await store!.listEvents({ buildId: second, type: 'partition_delegated' })).length === 1, 60_000);
+  // Two events: the plan's delegation, then the build's subscription to the running task (the one counted).
+  await waitFor('the second build to subscribe', async () => (await store!.listEvents({ buildId: second, type: 'partition_delegated' })).length === 2, 60_000);
   ws.release('held/k=1');
   const failing = await build(['flaky/k=1']);
   expect([await ended(first), await ended(second), await ended(failing)]).toEqual(['completed', 'completed', 'failed']);
