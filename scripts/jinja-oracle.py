@@ -8,7 +8,7 @@ Every case is rendered with a plain `jinja2.Template(text).render(**context)`, a
 builder does, so Jinja2's defaults apply (no trim_blocks/lstrip_blocks, one trailing newline dropped,
 lenient Undefined, no autoescape).
 
-- test/fixtures/jinja/<case>.json: {"template": <path relative to ../shared/peers/racetrack>,
+- test/fixtures/jinja/<case>.json: {"template": <path relative to test/fixtures/racetrack>,
   "context": {"manifest": {...}, "git_version", "deployed_by_racetrack_version", "job_type_version",
   "base_image"?}} → <case>.out. The context is built like Racetrack's (and like
   src/jobtypes/templateContext.ts): the manifest becomes an object with attributes, Racetrack's
@@ -28,7 +28,7 @@ import jinja2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, 'test', 'fixtures', 'jinja')
-PEERS = os.path.join(os.path.dirname(REPO), 'shared', 'peers', 'racetrack')
+PEERS = os.path.join(REPO, 'test', 'fixtures', 'racetrack')
 
 # Racetrack's defaults (racetrack_client/manifest/manifest.py); other optional fields default to None.
 MANIFEST_DEFAULTS = {

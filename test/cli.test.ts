@@ -157,7 +157,7 @@ test('npx strata runs the package binary', async () => {
 });
 
 describe('job-type plugins', () => {
-  const peers = path.resolve(projectRoot, '../shared/peers/racetrack');
+  const peers = path.join(projectRoot, 'test/fixtures/racetrack');
 
   test('plugin render prints what Jinja2 renders for a real Racetrack template', async () => {
     const plugin = path.join(peers, 'plugin-python-job-type');

@@ -2,7 +2,7 @@
  * A small Jinja2-compatible renderer for job-type Dockerfile templates (lexer → parser → evaluator).
  *
  * It reproduces plain `jinja2.Template(text).render(**ctx)` for the subset of Jinja2 that Racetrack's
- * job-type templates use (see shared/peers/racetrack/README.md): Jinja2's defaults apply, i.e. no
+ * job-type templates use (see test/fixtures/racetrack/README.md): Jinja2's defaults apply, i.e. no
  * trim_blocks, no lstrip_blocks, one trailing newline of the template dropped, the lenient Undefined,
  * no autoescape. Values follow Python's semantics (truthiness, equality, `str()`), because that is
  * what decides the bytes of the rendered Dockerfile.

@@ -9,8 +9,8 @@ import { parsePluginManifest } from '../../src/jobtypes/pluginManifest.js';
 import { rawZip } from '../helpers/zip.js';
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-/** CI clones the repo with shared/ beside it. */
-const peers = path.resolve(repoRoot, '../shared/peers/racetrack');
+/** Racetrack's own plugin files, copied verbatim (test/fixtures/racetrack/README.md). */
+const peers = path.join(repoRoot, 'test/fixtures/racetrack');
 
 const tempDirs: string[] = [];
 function tempDir(prefix = 'strata-bundle-'): string {

@@ -7,8 +7,8 @@ import { racetrackTemplateContext, RacetrackManifest } from '../../src/jobtypes/
 // Expected outputs come from real Jinja2 (scripts/jinja-oracle.py) and are committed, so no Python is needed here.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fixtures = path.join(repoRoot, 'test/fixtures/jinja');
-// On a fresh clone `shared/` is a sibling of the clone.
-const peers = path.resolve(repoRoot, '../shared/peers/racetrack');
+// Racetrack's own plugin files, copied verbatim (test/fixtures/racetrack/README.md).
+const peers = path.join(repoRoot, 'test/fixtures/racetrack');
 
 const readJson = (file: string): unknown => JSON.parse(fs.readFileSync(file, 'utf8'));
 const names = (dir: string, ext: string) =>
