@@ -26,9 +26,10 @@ function nodeModules() {
     !fs.existsSync(installed) || (fs.existsSync(lock) && fs.statSync(lock).mtimeMs > fs.statSync(installed).mtimeMs + 1000);
   if (!stale) return;
   say('installing node modules (native modules build from source; the first time takes a few minutes)');
-  // `npm install` keeps the locked versions; `npm ci` refuses this lock file because npm leaves other
-  // platforms' optional binaries (@swc/core-darwin-*, ...) out of it.
-  if (!run('npm', ['install', '--no-audit', '--no-fund'])) throw new Error('npm install failed');
+  // `npm ci` installs exactly the committed lock file and never rewrites it, so set-up leaves the tree clean
+  // (`npm install` would add other platforms' optional binaries to it). After changing package.json, run
+  // `npm install` yourself and commit the lock file it writes.
+  if (!run('npm', ['ci', '--no-audit', '--no-fund'])) throw new Error('npm ci failed: is package-lock.json in step with package.json? Run `npm install` and commit the lock file');
 }
 
 function works(bin) {
