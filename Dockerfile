@@ -6,4 +6,9 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 ENV STRATA_HOST=0.0.0.0
+# As `npm start` and `npm run worker` run it: a young generation of 4 MB per V8 heap (Node's default of
+# 16 MB let a worker's memory grow by 100-190 MB of uncollected garbage during a 1,000-task build) and two
+# glibc malloc arenas (one per thread of the Temporal core otherwise); docs/benchmarks.md, section d. Neither
+# slowed the benchmark's builds.
+ENV NODE_OPTIONS=--max-semi-space-size=4 MALLOC_ARENA_MAX=2
 CMD ["npx", "tsx", "src/main.ts"]

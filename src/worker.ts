@@ -74,7 +74,7 @@ export async function createWorkers(
   const tasks = createTaskActivities({
     store: activityStore,
     jobs,
-    launcher: launcherFor(config, sandbox),
+    launcher: await launcherFor(config, sandbox),
     logsDir: config.logsDir,
     dataDir: config.dataDir,
     warehouseDir: config.warehouseDir,

@@ -283,13 +283,13 @@ describe('kubernetes launcher, against a mock Kubernetes API server (no cluster 
     expect(jobDeletes(api)).toHaveLength(1);
   });
 
-  test('launcherFor picks it for STRATA_LAUNCHER=kubernetes', () => {
+  test('launcherFor picks it for STRATA_LAUNCHER=kubernetes', async () => {
     const kubeconfig = path.join(tmp(), 'kubeconfig');
     fs.writeFileSync(
       kubeconfig,
       JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster: { server: 'http://127.0.0.1:1' } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }),
     );
-    const launcher = launcherFor({ launcher: { kind: 'kubernetes', kubernetes: { namespace: 'tasks', kubeconfig, warehouseClaim: undefined } } }, new Sandbox({ mode: 'none', sharedPaths: [] }));
+    const launcher = await launcherFor({ launcher: { kind: 'kubernetes', kubernetes: { namespace: 'tasks', kubeconfig, warehouseClaim: undefined } } }, new Sandbox({ mode: 'none', sharedPaths: [] }));
     expect(launcher.name).toBe('kubernetes');
   });
 

@@ -65,18 +65,23 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
+/** The Node flags and environment package.json's start and worker scripts (and the Dockerfile) run Strata with. */
+export const STRATA_NODE_FLAGS = ['--max-semi-space-size=4'];
+export const STRATA_NODE_ENV = { MALLOC_ARENA_MAX: '2' };
+
 /**
- * Starts `node --import tsx <script>` and resolves once it prints `readyLine`; its output goes to
- * `logFile`. The runner stops it at the end if the section has not.
+ * Starts `node --import tsx <script>` with the flags of `npm start` and `npm run worker` (package.json) and
+ * resolves once it prints `readyLine`; its output goes to `logFile`. The runner stops it at the end if the
+ * section has not.
  */
 export async function startNode(
   ctx: BenchContext,
   opts: { script: string; env: Record<string, string>; readyLine: string; logFile: string },
 ): Promise<NodeProcess> {
   const log = fs.createWriteStream(opts.logFile);
-  const child = spawn(process.execPath, ['--import', 'tsx', opts.script], {
+  const child = spawn(process.execPath, [...STRATA_NODE_FLAGS, '--import', 'tsx', opts.script], {
     cwd: ctx.root,
-    env: opts.env,
+    env: { ...opts.env, ...STRATA_NODE_ENV },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
