@@ -3,12 +3,12 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { argumentEnv, runArgv } from '../src/engine/arguments.js';
 import { instantiate, isPartitionValue, varsIn, type PartitionPattern } from '../src/engine/partitions.js';
-import { jobRunWorkflowId } from '../workflows/jobRun.messages.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
 import { jobEnvironment, jobFolders } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import type { Store } from '../src/store/store.js';
 import { containerOf, type PreparedTask } from './tasks.js';
+import { jobRunWorkflowId } from '../src/engine/temporalNames.js';
 
 export interface JobRunRef {
   /** The DAG run, or the run started by hand: its events are logged under this id. */

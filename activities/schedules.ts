@@ -1,12 +1,13 @@
 /** A schedule's ticks: the times of its earlier ticks (lookback), and partitions a tick did not make live by its deadline. */
 import { Context } from '@temporalio/activity';
-import { scheduleTemporalId, tickBuildId } from '../src/engine/ids.js';
+import { tickBuildId } from '../src/engine/ids.js';
 import { renderTemplate } from '../src/engine/timeTemplates.js';
 import { matchPattern } from '../src/engine/partitions.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/routes.js';
 import type { Store } from '../src/store/store.js';
 import { scheduleMatchingTimes } from '../src/temporal/scheduleTimes.js';
+import { partitionLateKey, scheduleTemporalId, tickSkippedKey } from '../src/engine/temporalNames.js';
 
 const DAY_MS = 86_400_000;
 
@@ -65,7 +66,7 @@ export function createScheduleActivities(deps: { store: Store; jobs: JobReposito
             type: 'tick_skipped' as const,
             partitions,
             payload: { schedule, scheduledAtMs: at, partitions, reason: 'overlap', runningBuildId: input.buildId },
-            dedupeKey: `${input.buildId}/tick_skipped/${at}`,
+            dedupeKey: tickSkippedKey(input.buildId, at),
           };
         }),
       );
@@ -87,7 +88,7 @@ export function createScheduleActivities(deps: { store: Store; jobs: JobReposito
           type: 'partition_late',
           partitions: late,
           payload: { partitions: late, schedule: `${input.team}/${input.schedule}`, scheduledAtMs: input.scheduledAtMs, deadlineMs: input.deadlineMs },
-          dedupeKey: `${input.buildId}/partition_late`,
+          dedupeKey: partitionLateKey(input.buildId),
         },
       ]);
       const { jobs } = await deps.jobs.load();

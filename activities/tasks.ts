@@ -10,11 +10,12 @@ import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js
 import { jobEnvironment, jobFolders, type JobDefinition } from '../src/jobs/manifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import { LaunchError, type Launcher, type TaskResources } from '../src/launchers/launcher.js';
-import { tailOfFile } from '../src/launchers/process.js';
+import { tailOfFile } from '../src/files.js';
 import { coarsenRefs, MAX_DATA_MOUNTS, type SandboxPolicy } from '../src/launchers/sandbox.js';
 import type { Store } from '../src/store/store.js';
 import { activityFields, log } from '../src/log.js';
 import { createClaimActivities } from './claims.js';
+import { taskRunEventKey } from '../src/engine/temporalNames.js';
 
 export interface TaskRef {
   buildId: string;
@@ -419,7 +420,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
               partitions: task.config.outputs,
               type: 'task_waiting',
               payload: { runningExecution: held },
-              dedupeKey: `${ctx.info.workflowExecution?.runId ?? input.taskId}/task_waiting`,
+              dedupeKey: taskRunEventKey(ctx.info.workflowExecution?.runId ?? input.taskId, 'task_waiting'),
             },
           ]);
         return { status: 'busy', runningExecution: held };

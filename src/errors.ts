@@ -1,4 +1,5 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/common';
+import type { Failure } from './generated/databuild.js';
 
 /**
  * Every failure Strata reports, in one place. A user failure is the job's or the caller's fault: it is
@@ -93,4 +94,17 @@ export function strataFailure(type: FailureType, message: string, details: Recor
 export function toApplicationFailure(err: unknown): unknown {
   if (err instanceof StrataError) return strataFailure(err.type, err.message, err.details);
   return err;
+}
+
+/**
+ * A failure that reached workflow code (an activity's or a child workflow's, or thrown there) as the
+ * event log's Failure: a typed ApplicationFailure keeps its type; anything else is the platform failure
+ * `fallback` names (what the caller was doing: launching a task, building an image).
+ */
+export function failureOf(err: unknown, fallback: FailureType): Failure {
+  let cause = err;
+  // A child's failure wraps its activity's, which wraps the ApplicationFailure that says what happened.
+  while ((cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) && cause.cause) cause = cause.cause;
+  if (cause instanceof ApplicationFailure && cause.type) return { kind: kindOf(cause.type), type: cause.type, message: cause.message };
+  return { kind: 'platform', type: fallback, message: cause instanceof Error ? cause.message : String(cause) };
 }

@@ -15,7 +15,6 @@ import { createPlanActivities } from '../activities/plan.js';
 import { createRunActivities } from '../activities/runs.js';
 import { createScheduleActivities } from '../activities/schedules.js';
 import { createTaskActivities } from '../activities/tasks.js';
-import { buildsQueue } from '../workflows/deployJob.messages.js';
 import { imageBuilderFor } from './builders/select.js';
 import { createTemporalSchedule, updateTemporalSchedule } from './client/schedules.js';
 import { loadConfig, strataVersion, type StrataConfig } from './config.js';
@@ -29,6 +28,7 @@ import { installRuntime } from './temporal/logger.js';
 import { configureLogging, log } from './log.js';
 import { boundPort, observedStore, serveMetrics } from './metrics.js';
 import type { Store } from './store/store.js';
+import { buildsQueue, tasksQueue } from './engine/temporalNames.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -137,7 +137,7 @@ export async function createWorkers(
   const launcher = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: `${config.taskQueue}-tasks`,
+    taskQueue: tasksQueue(config.taskQueue),
     identity,
     activities: { runTask: tasks.runTask, executeTask: tasks.executeTask },
     maxConcurrentActivityTaskExecutions: config.maxTasks,
@@ -204,7 +204,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     });
   logger.info(
     { taskQueue: config.taskQueue, temporal: config.temporal.address, ...(metricsServer ? { metrics: `http://${config.apiHost}:${boundPort(metricsServer)}/metrics` } : {}) },
-    `worker polling ${config.taskQueue} and ${config.taskQueue}-tasks on ${config.temporal.address}`,
+    `worker polling ${config.taskQueue}, ${tasksQueue(config.taskQueue)} and ${buildsQueue(config.taskQueue)} on ${config.temporal.address}`,
   );
   try {
     await workers.run();

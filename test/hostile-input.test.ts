@@ -9,11 +9,11 @@ import request from 'supertest';
 import { simpleGit } from 'simple-git';
 import { stringify } from 'yaml';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { jobRunWorkflowId } from '../workflows/jobRun.messages.js';
 import { makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
 import { rawZip } from './helpers/zip.js';
+import { jobRunWorkflowId } from '../src/engine/temporalNames.js';
 
 const { task, runtime_env } = taskWorkspace('hostile');
 

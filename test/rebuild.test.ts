@@ -7,13 +7,14 @@ import path from 'node:path';
 import { execa } from 'execa';
 import request from 'supertest';
 import { projectRoot } from '../src/config.js';
-import { generationOf, taskIdFor, taskWorkflowId } from '../src/engine/ids.js';
+import { generationOf, taskIdFor } from '../src/engine/ids.js';
 import type { PartitionView } from '../src/api/catalog.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { liveEvent } from './helpers/events.js';
 import { countRuns, makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
+import { taskWorkflowId } from '../src/engine/temporalNames.js';
 
 const { RUNS, task, runtime_env, hold, release } = taskWorkspace('rebuild');
 

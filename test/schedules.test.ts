@@ -6,13 +6,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ScheduleOverlapPolicy, WorkflowNotFoundError, type WorkflowExecutionInfo } from '@temporalio/client';
 import request from 'supertest';
-import { buildWorkflowId, scheduleTemporalId, tickBuildId } from '../src/engine/ids.js';
+import { tickBuildId } from '../src/engine/ids.js';
 import { renderTemplate } from '../src/engine/timeTemplates.js';
 import { TemporalScheduledStartTime } from '../src/temporal/searchAttributes.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { countRuns, makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
 import { parseMail, startSmtp, type Smtp } from './helpers/smtp.js';
 import { startStack, waitFor, type Stack } from './helpers/stack.js';
+import { buildWorkflowId, scheduleTemporalId } from '../src/engine/temporalNames.js';
 
 const { RUNS, GATES, task, runtime_env, hold, release, failOn } = taskWorkspace('schedules');
 const TEMPLATE = 'ticks/hour={datetime}';

@@ -9,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startBuild } from '../src/client/builds.js';
-import { taskWorkflowId } from '../src/engine/ids.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { countRuns, makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
 import { startStrataProcess, type StrataProcess } from './helpers/processes.js';
 import { sharedPaths, startStack, startTemporal, tempDir, waitFor, type Stack } from './helpers/stack.js';
+import { taskWorkflowId } from '../src/engine/temporalNames.js';
 
 const ws = taskWorkspace('shutdown');
 const dataDir = tempDir('shutdown-data');

@@ -8,11 +8,12 @@
  */
 import { CancellationScope, ChildWorkflowFailure, continueAsNew, isCancellation, ParentClosePolicy, proxyActivities, proxyLocalActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { createBackfillActivities } from '../activities/backfills.js';
-import { backfillBuildId, buildWorkflowId } from '../src/engine/ids.js';
+import { backfillBuildId } from '../src/engine/ids.js';
 import { StrataBuildId, StrataTeam } from '../src/temporal/searchAttributes.js';
 import type { BackfillInput, BackfillResult } from './backfill.messages.js';
 import { graphBuild } from './graphBuild.js';
 import { LOCAL_ACTIVITY, PLATFORM_RETRY } from './activityOptions.js';
+import { buildWorkflowId } from '../src/engine/temporalNames.js';
 
 type Activities = ReturnType<typeof createBackfillActivities>;
 

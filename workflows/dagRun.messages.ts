@@ -1,4 +1,4 @@
-/** dagRun's input and identity, importable by the API without the workflow body. */
+/** dagRun's input, importable by the API without the workflow body (its workflow id: src/engine/temporalNames.ts). */
 import type { DagNode } from '../src/engine/dag.js';
 
 export interface DagRunInput {
@@ -8,5 +8,3 @@ export interface DagRunInput {
   maxConcurrent: number;
   jobs: DagNode[];
 }
-
-export const dagRunWorkflowId = (team: string, runId: string) => `dag/${team}/${runId}`;

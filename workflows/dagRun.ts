@@ -9,7 +9,6 @@
 import {
   ApplicationFailure,
   CancellationScope,
-  ChildWorkflowFailure,
   condition,
   isCancellation,
   proxyLocalActivities,
@@ -25,9 +24,9 @@ import type { Failure } from '../src/generated/databuild.js';
 import type { NewBuildEvent } from '../src/store/store.js';
 import type { DagRunInput } from './dagRun.messages.js';
 import { jobRun } from './jobRun.js';
-import { jobRunWorkflowId } from './jobRun.messages.js';
-import { failureOf } from './taskActivity.js';
 import { LOCAL_ACTIVITY, waitForJob } from './activityOptions.js';
+import { dagEventKey, dagRequestedKey, jobRunWorkflowId } from '../src/engine/temporalNames.js';
+import { failureOf } from '../src/errors.js';
 
 const local = proxyLocalActivities<ReturnType<typeof createPlanActivities> & ReturnType<typeof createRunActivities>>(LOCAL_ACTIVITY);
 
@@ -43,13 +42,13 @@ export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; f
     changes++;
   };
   const record = (events: Omit<NewBuildEvent, 'buildId'>[]) =>
-    local.recordEvents(events.map((e, i) => ({ ...e, buildId: input.runId, dedupeKey: e.dedupeKey ?? `${workflowInfo().runId}/${e.type}/${e.job ?? ''}/${changes}/${i}` }) as NewBuildEvent));
+    local.recordEvents(events.map((e, i) => ({ ...e, buildId: input.runId, dedupeKey: e.dedupeKey ?? dagEventKey(workflowInfo().runId, e.type, e.job ?? '', changes, i) }) as NewBuildEvent));
 
   await record([
     {
       type: 'dag_run_requested',
       payload: { name: input.name, team: input.team, maxConcurrent: input.maxConcurrent, jobCount: input.jobs.length },
-      dedupeKey: `${input.runId}/requested`,
+      dedupeKey: dagRequestedKey(input.runId),
     },
   ]);
 
@@ -69,7 +68,7 @@ export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; f
       await record([{ type: 'dag_job_succeeded', job: node.job, taskId: node.job, payload: { team: node.team, attempts: result.attempts } }]);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const failure = failureOf(err instanceof ChildWorkflowFailure && err.cause ? err.cause : err);
+      const failure = failureOf(err, 'task_launch_failed');
       if (node.failDagOnError && !failing) failing = { kind: 'user', type: 'dag_job_failed', message: `${node.job} failed: ${failure.message}` };
       set(node.job, 'failed');
       await record([{ type: 'dag_job_failed', job: node.job, taskId: node.job, payload: { team: node.team, failure, failsDag: node.failDagOnError } }]);

@@ -21,10 +21,4 @@ export interface DeployJobResult {
   digest?: string;
 }
 
-/** `deploy/<team>/<job>/<deployment id>`: readable in the Web UI, unique per request. */
-export const deployWorkflowId = (team: string, job: string, deploymentId: string) => `deploy/${team}/${job}/${deploymentId}`;
-
-/** The task queue of image builds, `<queue>-builds`, so builds scale and are limited on their own. */
-export const buildsQueue = (taskQueue: string) => `${taskQueue}-builds`;
-
 export type { DeployStep };

@@ -4,13 +4,14 @@
  * policy only, so retries never multiply. A failure is recorded, the owners or the administrators are
  * told, and the workflow fails with the step's failure type.
  */
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createDeployActivities } from '../activities/deploy.js';
-import { kindOf } from '../src/errors.js';
+import { failureOf } from '../src/errors.js';
 import type { Failure } from '../src/generated/databuild.js';
 import type { DeployStep } from '../src/store/deployments.js';
-import { buildsQueue, type DeployJobInput, type DeployJobResult } from './deployJob.messages.js';
+import { type DeployJobInput, type DeployJobResult } from './deployJob.messages.js';
 import { sendNotifications } from './notifications.js';
+import { buildsQueue } from '../src/engine/temporalNames.js';
 
 type DeployActivities = ReturnType<typeof createDeployActivities>;
 
@@ -22,13 +23,6 @@ const steps = (summary: string, opts: { queue?: string; minutes?: number; attemp
     summary,
     ...(opts.queue ? { taskQueue: opts.queue } : {}),
   });
-
-/** The failure of an activity, as the deployment records it. */
-function failureOf(err: unknown): Failure {
-  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-  if (cause instanceof ApplicationFailure && cause.type) return { kind: kindOf(cause.type), type: cause.type, message: cause.message };
-  return { kind: 'platform', type: 'image_build_failed', message: cause instanceof Error ? cause.message : String(cause) };
-}
 
 export async function deployJob(input: DeployJobInput): Promise<DeployJobResult> {
   const ref = { deploymentId: input.deploymentId };
@@ -77,7 +71,7 @@ export async function deployJob(input: DeployJobInput): Promise<DeployJobResult>
   } catch (err) {
     const failure: Failure = isCancellation(err)
       ? { kind: 'user', type: 'cancelled', message: `deployment ${input.deploymentId} was cancelled` }
-      : failureOf(err);
+      : failureOf(err, 'image_build_failed');
     await CancellationScope.nonCancellable(async () => {
       const notifications = await steps('record the failure').finishDeployment({ ...ref, step: current, failure });
       await sendNotifications(notifications);

@@ -26,7 +26,6 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createPlanActivities, PlanNode, PlanSummary } from '../activities/plan.js';
-import { taskWorkflowId } from '../src/engine/ids.js';
 import { BuildSchedule, TaskState } from '../src/engine/schedule.js';
 import type { Failure } from '../src/generated/databuild.js';
 import type { NewBuildEvent } from '../src/store/store.js';
@@ -34,8 +33,9 @@ import { partitionsForSearchAttribute, StrataBuildId, StrataJob, StrataPartition
 import { DEFAULT_BUILD_CONCURRENCY, progressQuery, taskFinishedSignal, type BuildProgress, type CarriedState, type GraphBuildInput } from './graphBuild.messages.js';
 import { jobExec } from './jobExec.js';
 import { LOCAL_ACTIVITY, PLATFORM_RETRY } from './activityOptions.js';
-import { failureOf } from './taskActivity.js';
 import { reportBySignal, subscribeSignal, type TaskOutcome } from './jobExec.messages.js';
+import { buildEventKey, taskWorkflowId } from '../src/engine/temporalNames.js';
+import { failureOf } from '../src/errors.js';
 
 type PlanActivities = ReturnType<typeof createPlanActivities>;
 
@@ -66,7 +66,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
   let eventSeq = input.carried?.eventSeq ?? 0;
   const buffer: NewBuildEvent[] = [];
   const emit = (event: Omit<NewBuildEvent, 'buildId' | 'timestampMs' | 'dedupeKey'>) =>
-    buffer.push({ ...event, buildId, timestampMs: Date.now(), dedupeKey: `${workflowId}/${eventSeq++}` } as NewBuildEvent);
+    buffer.push({ ...event, buildId, timestampMs: Date.now(), dedupeKey: buildEventKey(workflowId, eventSeq++) } as NewBuildEvent);
   const flush = async () => {
     if (buffer.length > 0) await local.recordEvents(buffer.splice(0));
   };
@@ -101,7 +101,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
       summary = await analyzeGraph({ buildId, requested: input.requested, ...(input.team !== undefined ? { team: input.team } : {}), ...rebuild, ...backfill });
     } catch (err) {
       if (isCancellation(err)) throw err;
-      return failBuild(failureOf(err));
+      return failBuild(failureOf(err, 'task_launch_failed'));
     }
     states = PENDING.repeat(summary.taskCount);
   }
@@ -150,7 +150,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
         );
         return { state: RUNNING };
       } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) return { state: FAILED, failure: failureOf(err) };
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) return { state: FAILED, failure: failureOf(err, 'task_launch_failed') };
       }
       // Another build runs this task: wait for it instead of running the job twice.
       try {
@@ -365,5 +365,5 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
 function outcomeOfFailure(taskId: string, err: unknown): TaskOutcome {
   if (isCancellation(err)) return { taskId, status: 'cancelled', failure: { kind: 'user', type: 'cancelled', message: `task ${taskId} was cancelled` } };
   const cause = err instanceof ChildWorkflowFailure && err.cause ? err.cause : err;
-  return { taskId, status: 'failed', failure: failureOf(cause) };
+  return { taskId, status: 'failed', failure: failureOf(cause, 'task_launch_failed') };
 }

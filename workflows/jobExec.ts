@@ -27,7 +27,9 @@ import type { Failure, PartitionManifest } from '../src/generated/databuild.js';
 import { LOCAL_ACTIVITY, waitBeforeAttempt, waitForJob } from './activityOptions.js';
 import { taskFinishedSignal } from './graphBuild.messages.js';
 import { reportBySignal, subscribeSignal, type JobExecInput, type TaskOutcome } from './jobExec.messages.js';
-import { executeTaskActivity, failureOf, isUserTaskFailure, retriesOf, runTaskActivity } from './taskActivity.js';
+import { executeTaskActivity, isUserTaskFailure, retriesOf, runTaskActivity } from './taskActivity.js';
+import { taskRunEventKey } from '../src/engine/temporalNames.js';
+import { failureOf } from '../src/errors.js';
 
 type TaskActivities = ReturnType<typeof createTaskActivities>;
 type PlanActivities = ReturnType<typeof createPlanActivities>;
@@ -44,7 +46,7 @@ async function runInOneActivity(input: JobExecInput): Promise<PartitionManifest>
       // A job run holds the job: try again later, as the same attempt.
       await sleep(waitForJob(waits++));
     } catch (err) {
-      if (isCancellation(err) || attempt > retriesOf(err) || !isUserTaskFailure(failureOf(err))) throw err;
+      if (isCancellation(err) || attempt > retriesOf(err) || !isUserTaskFailure(failureOf(err, 'task_launch_failed'))) throw err;
       await sleep(waitBeforeAttempt(attempt++));
       waits = 0;
     }
@@ -71,7 +73,7 @@ async function runInSteps(input: JobExecInput, onOutputs: (outputs: string[]) =>
       const busy = await waitFor();
       if (busy === null) break;
       if (tries === 0)
-        await local.recordEvents([{ ...base, partitions: task.config.outputs, type: 'task_waiting', payload: { runningExecution: busy }, dedupeKey: `${workflowInfo().runId}/task_waiting` }]);
+        await local.recordEvents([{ ...base, partitions: task.config.outputs, type: 'task_waiting', payload: { runningExecution: busy }, dedupeKey: taskRunEventKey(workflowInfo().runId, 'task_waiting') }]);
       await sleep(waitForJob(tries));
     }
   for (let attempt = 1; ; attempt++) {
@@ -80,7 +82,7 @@ async function runInSteps(input: JobExecInput, onOutputs: (outputs: string[]) =>
       const run = await runTaskActivity(task)({ task, attempt, willRetryOnFailure: willRetry });
       return await local.calculateMetadata({ task, run });
     } catch (err) {
-      if (isCancellation(err) || !willRetry || !isUserTaskFailure(failureOf(err))) throw err;
+      if (isCancellation(err) || !willRetry || !isUserTaskFailure(failureOf(err, 'task_launch_failed'))) throw err;
       await sleep(waitBeforeAttempt(attempt));
     }
   }
@@ -114,13 +116,13 @@ export async function jobExec(input: JobExecInput): Promise<TaskOutcome> {
     const cancelled = isCancellation(err);
     const failure: Failure = cancelled
       ? { kind: 'user', type: 'cancelled', message: `task ${input.taskId} was cancelled` }
-      : failureOf(err);
+      : failureOf(err, 'task_launch_failed');
     outcome = { taskId: input.taskId, status: cancelled ? 'cancelled' : 'failed', failure };
     rethrow = cancelled
       ? err
       : ApplicationFailure.create({ type: failure.type, message: failure.message, nonRetryable: true, cause: err as Error });
     await CancellationScope.nonCancellable(() =>
-      local.recordEvents([{ ...base, partitions: outputs, type: 'job_exec_fail', payload: { failure }, dedupeKey: `${workflowInfo().runId}/job_exec_fail` }]),
+      local.recordEvents([{ ...base, partitions: outputs, type: 'job_exec_fail', payload: { failure }, dedupeKey: taskRunEventKey(workflowInfo().runId, 'job_exec_fail') }]),
     );
   }
 

@@ -11,9 +11,3 @@ export interface JobRunResult {
   attempts: number;
   exitCode: number;
 }
-
-/**
- * `run/<team>/<job>`: one id per job, so Temporal itself refuses a second run of a job while one is
- * running, whoever starts it (a DAG or a person).
- */
-export const jobRunWorkflowId = (team: string, job: string) => `run/${team}/${job}`;

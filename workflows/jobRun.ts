@@ -8,8 +8,9 @@ import { CancellationScope, patched, proxyLocalActivities, sleep } from '@tempor
 import type { createClaimActivities } from '../activities/claims.js';
 import type { createRunActivities } from '../activities/runs.js';
 import type { JobRunInput, JobRunResult } from './jobRun.messages.js';
-import { failureOf, isUserTaskFailure, runTaskActivity } from './taskActivity.js';
+import { isUserTaskFailure, runTaskActivity } from './taskActivity.js';
 import { LOCAL_ACTIVITY, waitBeforeAttempt, waitForJob } from './activityOptions.js';
+import { failureOf } from '../src/errors.js';
 
 const local = proxyLocalActivities<ReturnType<typeof createRunActivities> & ReturnType<typeof createClaimActivities>>(LOCAL_ACTIVITY);
 
@@ -27,7 +28,7 @@ export async function jobRun(input: JobRunInput): Promise<JobRunResult> {
         await runTaskActivity(task)({ task, attempt, willRetryOnFailure: willRetry });
         return { attempts: attempt, exitCode: 0 };
       } catch (err) {
-        if (!willRetry || !isUserTaskFailure(failureOf(err))) throw err;
+        if (!willRetry || !isUserTaskFailure(failureOf(err, 'task_launch_failed'))) throw err;
         await sleep(waitBeforeAttempt(attempt));
       }
     }

@@ -11,7 +11,7 @@
  */
 import { ParentClosePolicy, patched, proxyLocalActivities, sleep, startChild, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { buildWorkflowId, tickBuildId } from '../src/engine/ids.js';
+import { tickBuildId } from '../src/engine/ids.js';
 import { renderTemplate } from '../src/engine/timeTemplates.js';
 import { partitionsForSearchAttribute, StrataBuildId, StrataPartitions, StrataSchedule, StrataTeam, TemporalScheduledStartTime } from '../src/temporal/searchAttributes.js';
 import { graphBuild } from './graphBuild.js';
@@ -19,6 +19,7 @@ import type { createScheduleActivities } from '../activities/schedules.js';
 import { sendNotifications } from './notifications.js';
 import type { ScheduledBuildInput, ScheduledBuildResult } from './scheduledBuild.messages.js';
 import { LOCAL_ACTIVITY } from './activityOptions.js';
+import { buildWorkflowId } from '../src/engine/temporalNames.js';
 
 const local = proxyLocalActivities<ReturnType<typeof createScheduleActivities>>(LOCAL_ACTIVITY);
 

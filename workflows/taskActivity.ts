@@ -5,13 +5,13 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createTaskActivities, PreparedTask } from '../activities/tasks.js';
 import { TASK_ACTIVITY } from './activityOptions.js';
-import { kindOf } from '../src/errors.js';
+import { tasksQueue as tasksQueueOf } from '../src/engine/temporalNames.js';
 import type { Failure } from '../src/generated/databuild.js';
 
 type TaskActivities = ReturnType<typeof createTaskActivities>;
 
-/** The task queue that launches tasks: set by the worker as `<queue>-tasks`. */
-const tasksQueue = () => `${workflowInfo().taskQueue}-tasks`;
+/** The tasks queue beside the queue this workflow runs on. */
+const tasksQueue = () => tasksQueueOf(workflowInfo().taskQueue);
 
 export function runTaskActivity(task: PreparedTask) {
   return proxyActivities<TaskActivities>({
@@ -35,14 +35,6 @@ export function retriesOf(err: unknown): number {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
   const details = cause instanceof ApplicationFailure ? (cause.details?.[0] as { retries?: unknown } | undefined) : undefined;
   return typeof details?.retries === 'number' ? details.retries : 0;
-}
-
-/** The failure of an activity or child as the event log's Failure. */
-export function failureOf(err: unknown): Failure {
-  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-  if (cause instanceof ApplicationFailure) return { kind: kindOf(cause.type), type: cause.type ?? 'unknown', message: cause.message };
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return { kind: 'platform', type: 'task_launch_failed', message };
 }
 
 export const isUserTaskFailure = (f: Failure) => f.type === 'task_failed' || f.type === 'task_timed_out';

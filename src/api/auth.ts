@@ -8,20 +8,7 @@ import path from 'node:path';
 import type { Request } from 'express';
 import { StrataError } from '../errors.js';
 import type { Store, TokenRecord } from '../store/store.js';
-import type { Access } from './route.js';
-
-/** Who is calling: a team, or an administrator (no team). */
-export interface Principal {
-  tokenId: string;
-  /** The token's name, as records of who did what show it. */
-  tokenName: string;
-  team?: string;
-}
-
-export const isAdmin = (principal: Principal): boolean => principal.team === undefined;
-
-/** Who did something, as records show it: the token's name and id. */
-export const actorOf = (principal: Principal): string => `${principal.tokenName} (${principal.tokenId})`;
+import { isAdmin, type Access, type Principal } from './principal.js';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -69,10 +56,4 @@ export function authenticator(store: Store) {
       throw new StrataError('forbidden', `only an administrator may do this; the token acts for team "${principal.team}"`);
     return principal;
   };
-}
-
-/** Refuses a resource of another team; administrators see everything. */
-export function checkTeam(principal: Principal, owner: string | undefined, what: string): void {
-  if (isAdmin(principal) || owner === principal.team) return;
-  throw new StrataError('forbidden', `${what} belongs to ${owner === undefined ? 'the administrators' : `team "${owner}"`}, not to team "${principal.team}"`);
 }

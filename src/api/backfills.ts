@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { backfillPartitions, selectPartitions } from '../backfills/selection.js';
 import { startBackfillRun } from '../client/backfills.js';
 import { indexProducers } from '../engine/analyze.js';
-import { backfillWorkflowId, newBackfillId } from '../engine/ids.js';
+import { newBackfillId } from '../engine/ids.js';
 import { TemplateError, zoneProblem } from '../engine/timeTemplates.js';
 import { NAME_PATTERN } from '../engine/names.js';
 import { StrataError } from '../errors.js';
@@ -22,10 +22,11 @@ import {
   type BackfillRecord,
   type BackfillSpec,
 } from '../store/backfills.js';
-import { actorOf, checkTeam, type Principal } from './auth.js';
+import { actorOf, checkTeam, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
 import { EventsPageSchema, EventsQuerySchema, resumeAfter, streamEvents } from './eventStream.js';
 import { defineRoute, iso, QueryInt, Timestamp, type Route } from './route.js';
+import { backfillWorkflowId } from '../engine/temporalNames.js';
 
 /** A range end: a date or a local time in the backfill's zone (src/engine/timeTemplates.ts). */
 const LocalTime = z

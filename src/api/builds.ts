@@ -4,14 +4,14 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { z } from 'zod';
 import { BuildRequestSchema, startBuild } from '../client/builds.js';
 import { indexProducers, invalidVars } from '../engine/analyze.js';
-import { buildWorkflowId } from '../engine/ids.js';
 import { StrataError } from '../errors.js';
 import { FINISHED_BUILD_STATUSES, type BuildRecord, type Store } from '../store/store.js';
 import { BuildRequestStatus, JobStatus } from '../generated/databuild.js';
-import { checkTeam, isAdmin, type Principal } from './auth.js';
+import { checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
 import { EventsPageSchema, EventsQuerySchema, resumeAfter, streamEvents } from './eventStream.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
+import { buildEventKey, buildWorkflowId } from '../engine/temporalNames.js';
 
 
 const BuildIdParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'is not a build id') });
@@ -112,7 +112,7 @@ export function buildRoutes(deps: ApiDeps): Route[] {
             type: 'build_requested',
             partitions: body.partitions,
             payload: { requested: body.partitions, concurrency: request.concurrency, team: team ?? '', ...(body.rebuild ? { rebuild: true } : {}) },
-            dedupeKey: `${buildWorkflowId(buildId)}/0`,
+            dedupeKey: buildEventKey(buildWorkflowId(buildId), 0),
           },
         ]);
         res.location(`/api/v1/builds/${buildId}`);

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
 import { PartitionStatus } from '../generated/databuild.js';
-import { isAdmin } from './auth.js';
+import { isAdmin } from './principal.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, QueryInt, type Route } from './route.js';
 

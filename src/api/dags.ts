@@ -1,18 +1,14 @@
 /** /api/v1/dags/runs (explicit DAGs of jobs, the meta-jobs format) and runs of one job by hand. */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
 import { argumentEnv, argumentsProblem, commandSizeProblem, MAX_ARGUMENT_DEPTH, MAX_ARGUMENTS_BYTES, runArgv } from '../engine/arguments.js';
 import { parseDagRequest, type DagProblem, type DagRequest } from '../engine/dag.js';
-import { newBuildId } from '../engine/ids.js';
 import { StrataError } from '../errors.js';
 import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
 import { DAG_NODE_STATUSES, DAG_RUN_STATUSES, type DagNodeRecord, type DagRunRecord } from '../store/dags.js';
-import { StrataJob, StrataTeam } from '../temporal/searchAttributes.js';
-import { dagRunWorkflowId, type DagRunInput } from '../../workflows/dagRun.messages.js';
-import { jobRunWorkflowId, type JobRunInput } from '../../workflows/jobRun.messages.js';
-import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
+import { actorOf, checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
+import { newDagRun, startDagRun, startJobRun } from '../client/runs.js';
 
 /** A job run's arguments: a JSON object, at most MAX_ARGUMENT_DEPTH deep and MAX_ARGUMENTS_BYTES as JSON. */
 const ArgumentsSchema = z
@@ -144,21 +140,13 @@ export function dagRoutes(deps: ApiDeps): Route[] {
         if (!request) throw refuse(problems);
         const denied = await accessProblems(deps, principal, request);
         if (denied.length > 0) throw refuse(denied);
-        const runId = `dag-${newBuildId()}`;
-        const workflowId = dagRunWorkflowId(request.team, runId);
+        const { runId, workflowId } = newDagRun(request.team);
         const name = request.name ?? `${request.jobs.length} jobs`;
         await store.dags.create(
           { runId, workflowId, team: request.team, name, maxConcurrent: request.maxConcurrent, startedBy: actorOf(principal), createdAtMs: Date.now() },
           request.jobs,
         );
-        const input: DagRunInput = { runId, team: request.team, name, maxConcurrent: request.maxConcurrent, jobs: request.jobs };
-        await client.workflow.start('dagRun', {
-          taskQueue: deps.taskQueue,
-          workflowId,
-          args: [input],
-          typedSearchAttributes: [{ key: StrataTeam, value: request.team }],
-          staticSummary: `DAG ${name} (${request.jobs.length} jobs) for team ${request.team}`,
-        });
+        await startDagRun(client, { runId, team: request.team, name, maxConcurrent: request.maxConcurrent, jobs: request.jobs }, { taskQueue: deps.taskQueue });
         res.location(`/api/v1/dags/runs/${runId}`);
         return { runId, workflowId };
       },
@@ -219,29 +207,7 @@ export function dagRoutes(deps: ApiDeps): Route[] {
         if (tooLarge) throw new StrataError('invalid_request', `arguments: ${tooLarge}`, { field: 'arguments' });
         const busy = await store.dags.runningExecutionOf(params.job);
         if (busy) throw new StrataError('job_running', `${params.team}/${params.job} is already running (${busy}); one run of a job at a time`, { runningExecution: busy });
-        const runId = `run-${newBuildId()}`;
-        const workflowId = jobRunWorkflowId(params.team, params.job);
-        const input: JobRunInput = { runId, team: params.team, job: params.job, arguments: body.arguments };
-        try {
-          await client.workflow.start('jobRun', {
-            taskQueue: deps.taskQueue,
-            workflowId,
-            args: [input],
-            typedSearchAttributes: [
-              { key: StrataTeam, value: params.team },
-              { key: StrataJob, value: params.job },
-            ],
-            staticSummary: `${params.team}/${params.job} run by hand (${runId})`,
-          });
-        } catch (err) {
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          const running = await client.workflow.getHandle(workflowId).describe();
-          throw new StrataError('job_running', `${params.team}/${params.job} is already running (${workflowId}, run ${running.runId}); one run of a job at a time`, {
-            runningExecution: workflowId,
-            runId: running.runId,
-          });
-        }
-        return { runId, workflowId };
+        return startJobRun(client, { team: params.team, job: params.job, arguments: body.arguments }, { taskQueue: deps.taskQueue });
       },
     }),
   ];

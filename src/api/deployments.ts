@@ -8,8 +8,8 @@ import { fileRepoProblem } from '../deploy/source.js';
 import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
 import { checkOwnership } from '../jobs/ownership.js';
 import { DEPLOY_STEPS, DEPLOYMENT_STATUSES, type DeploymentEvent, type DeploymentRecord } from '../store/deployments.js';
-import { tailOfFile } from '../launchers/process.js';
-import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
+import { tailOfFile } from '../files.js';
+import { actorOf, checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 

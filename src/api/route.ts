@@ -7,10 +7,9 @@ import express, { type Request, type RequestHandler, type Response, type Router 
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
 import { describeIssues } from '../jobs/manifest.js';
-import type { Principal } from './auth.js';
+import type { Access, Principal } from './principal.js';
 
 /** Who may call a route: anyone, any valid token, or an administrator's token. */
-export type Access = 'public' | 'token' | 'admin';
 
 export interface ResponseSpec {
   description: string;

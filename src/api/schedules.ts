@@ -3,7 +3,7 @@
  * and one row of Strata's store, which the list reads (Temporal's list is eventually consistent).
  */
 import { z } from 'zod';
-import { scheduleTemporalId, tickBuildId } from '../engine/ids.js';
+import { tickBuildId } from '../engine/ids.js';
 import { scheduleMatchingTimes } from '../temporal/scheduleTimes.js';
 import { localTime, renderTemplate } from '../engine/timeTemplates.js';
 import { StrataError } from '../errors.js';
@@ -18,9 +18,10 @@ import {
 import { OVERLAP_POLICIES, ScheduleDefinitionSchema, ScheduleNameSchema, ScheduleRequestSchema, type ScheduleDefinition } from '../schedules/definition.js';
 import { createSchedule, updateSchedule, type TemporalSchedules } from '../schedules/save.js';
 import type { ScheduleRecord } from '../store/schedules.js';
-import { actorOf, checkTeam, isAdmin, type Principal } from './auth.js';
+import { actorOf, checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, iso, Timestamp, type Route } from './route.js';
+import { scheduleTemporalId } from '../engine/temporalNames.js';
 
 /** Entries of a schedule's `recent`. */
 const RECENT_TICKS = 50;

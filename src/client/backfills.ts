@@ -1,10 +1,10 @@
 /** Starting a backfill's workflow (one run of it) through the Temporal client. */
 import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { backfillWorkflowId } from '../engine/ids.js';
 import { StrataTeam } from '../temporal/searchAttributes.js';
 import type { BackfillInput } from '../../workflows/backfill.messages.js';
 import type { backfill } from '../../workflows/backfill.js';
+import { backfillWorkflowId } from '../engine/temporalNames.js';
 
 export async function startBackfillRun(client: Client, taskQueue: string, input: BackfillInput, summary: string): Promise<string> {
   const workflowId = backfillWorkflowId(input.team, input.backfillId);

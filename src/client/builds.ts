@@ -1,10 +1,11 @@
 /** Starting and following builds through the Temporal client: what the API, the CLI and the tests use. */
 import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { z } from 'zod';
-import { buildWorkflowId, newBuildId } from '../engine/ids.js';
+import { newBuildId } from '../engine/ids.js';
 import { PARTITION_REF_PATTERN, partitionRefProblem } from '../engine/partitions.js';
 import { partitionsForSearchAttribute, StrataBuildId, StrataPartitions, StrataTeam } from '../temporal/searchAttributes.js';
 import type { graphBuild } from '../../workflows/graphBuild.js';
+import { buildWorkflowId } from '../engine/temporalNames.js';
 
 export const PartitionRefSchema = z
   .string()

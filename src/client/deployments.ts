@@ -6,8 +6,9 @@ import { BranchSchema, CommitSchema, FolderSchema, RepoUrlSchema } from '../depl
 import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
 import type { Store } from '../store/store.js';
 import { StrataJob, StrataTeam } from '../temporal/searchAttributes.js';
-import { deployWorkflowId, type DeployJobInput } from '../../workflows/deployJob.messages.js';
+import { type DeployJobInput } from '../../workflows/deployJob.messages.js';
 import type { deployJob } from '../../workflows/deployJob.js';
+import { deployWorkflowId } from '../engine/temporalNames.js';
 
 export const DeployRequestSchema = z
   .strictObject({

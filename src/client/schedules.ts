@@ -4,12 +4,12 @@
  * action: a `scheduledBuild` tick (workflows/scheduledBuild.ts) under `schedule/<team>/<name>`.
  */
 import { ScheduleNotFoundError, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
-import { scheduleTemporalId, scheduleTickWorkflowId } from '../engine/ids.js';
 import { everyMs } from '../engine/timeTemplates.js';
 import { StrataError } from '../errors.js';
 import type { OverlapPolicy, ScheduleDefinition } from '../schedules/definition.js';
 import { StrataSchedule, StrataTeam } from '../temporal/searchAttributes.js';
 import type { scheduledBuild } from '../../workflows/scheduledBuild.js';
+import { scheduleTemporalId, scheduleTickWorkflowId } from '../engine/temporalNames.js';
 
 const OVERLAP = { skip: 'SKIP', buffer_one: 'BUFFER_ONE', buffer_all: 'BUFFER_ALL', cancel_other: 'CANCEL_OTHER', allow_all: 'ALLOW_ALL' } as const;
 export const temporalOverlap = (policy: OverlapPolicy) => OVERLAP[policy];

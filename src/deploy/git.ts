@@ -202,3 +202,20 @@ function parseLsTree(output: string): TreeEntry[] {
       return { mode, type, object, path: line.slice(tab + 1) };
     });
 }
+
+/**
+ * A working copy of `repo`'s default branch at `target` (STRATA_JOBS as a git URL): cloned shallow the
+ * first time, then fetched and reset to the remote's tip, with the same transport limits as deployments.
+ */
+export async function syncWorkingCopy(repo: string, target: string): Promise<void> {
+  const urlProblem = repoUrlProblem(repo);
+  if (urlProblem) throw new StrataError('invalid_repo', `repository refused: ${urlProblem}`, { field: 'repo' });
+  const run = (args: string[], cwd?: string) => execa('git', [...SAFE_GIT, ...args], { env: GIT_ENV, reject: false, ...(cwd ? { cwd } : {}) });
+  if (!fs.existsSync(path.join(target, '.git'))) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    await mustSucceed(await run(['clone', '--quiet', '--depth', '1', '--', repo, target]), `git clone ${repo}`);
+    return;
+  }
+  await mustSucceed(await run(['fetch', '--quiet', '--depth', '1', 'origin', 'HEAD'], target), `git fetch ${repo}`);
+  await mustSucceed(await run(['reset', '--quiet', '--hard', 'FETCH_HEAD'], target), 'git reset');
+}

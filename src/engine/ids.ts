@@ -1,12 +1,9 @@
 /**
- * Identities that Temporal and the event log share. A task's id is derived from its job and the
- * partitions it produces, so two builds that need the same partitions address the same task workflow.
+ * Strata's own ids: tasks, builds, backfills, DAG runs and job runs. A task's id is derived from its job
+ * and the partitions it produces, so two builds that need the same partitions address the same task
+ * workflow. What Temporal calls them (workflow ids, queues, event keys) is in temporalNames.ts.
  * Pure (no Node APIs): workflows use it too, hence a small hash instead of node:crypto.
  */
-
-export const buildWorkflowId = (buildId: string) => `build/${buildId}`;
-
-export const taskWorkflowId = (taskId: string) => `task/${taskId}`;
 
 /**
  * `<job>/<16 hex digits>`: stable for the same job and the same set of outputs, in any order. A rebuild
@@ -37,7 +34,16 @@ export function hash64(text: string): string {
 }
 
 /** A sortable, readable build id: `20261123-065700-3f9a1c`. */
-export function newBuildId(now = new Date(), random = Math.random): string {
+export const newBuildId = (now = new Date(), random = Math.random) => sortableId(now, random);
+
+/** A DAG run's id: `dag-` and a sortable id. */
+export const newDagRunId = (now = new Date(), random = Math.random) => `dag-${sortableId(now, random)}`;
+
+/** The id of a job run started by hand: `run-` and a sortable id. */
+export const newJobRunId = (now = new Date(), random = Math.random) => `run-${sortableId(now, random)}`;
+
+/** The time to the second, then 6 random hex digits: ids sort by when they were made. */
+function sortableId(now: Date, random: () => number): string {
   const iso = now.toISOString();
   const stamp = `${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
   const suffix = Math.floor(random() * 0xffffff)
@@ -45,12 +51,6 @@ export function newBuildId(now = new Date(), random = Math.random): string {
     .padStart(6, '0');
   return `${stamp}-${suffix}`;
 }
-
-/** Temporal's id of a Strata schedule: it says it is Strata's, and whose. */
-export const scheduleTemporalId = (team: string, name: string) => `strata-schedule/${team}/${name}`;
-
-/** The workflow a schedule's tick starts; Temporal appends the scheduled time to it. */
-export const scheduleTickWorkflowId = (team: string, name: string) => `schedule/${team}/${name}`;
 
 /**
  * The build of one tick: its scheduled time and the schedule, so that a tick's build is known from its
@@ -61,10 +61,7 @@ export function tickBuildId(team: string, name: string, scheduledAtMs: number): 
 }
 
 /** A backfill's id: `bf-` and a sortable build-like id. */
-export const newBackfillId = (now = new Date(), random = Math.random) => `bf-${newBuildId(now, random)}`;
-
-/** The backfill's workflow: `backfill/<team>/<id>`, or `backfill/<id>` for an administrator's without a team. */
-export const backfillWorkflowId = (team: string | undefined, backfillId: string) => (team === undefined ? `backfill/${backfillId}` : `backfill/${team}/${backfillId}`);
+export const newBackfillId = (now = new Date(), random = Math.random) => `bf-${sortableId(now, random)}`;
 
 /** The build of one chunk of a backfill's run: run 0 is the backfill, each retry the next run. */
 export const backfillBuildId = (backfillId: string, run: number, chunk: number) => `${backfillId}.r${run}.c${chunk}`;

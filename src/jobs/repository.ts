@@ -4,11 +4,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
 import { parseYamlFile } from '../engine/yaml.js';
 import type { DeploymentStore } from '../store/deployments.js';
 import { JobManifestSchema, describeIssues, toJobDefinition, type JobDefinition } from './manifest.js';
 import { resolveOwnership } from './ownership.js';
+import { syncWorkingCopy } from '../deploy/git.js';
 
 export interface JobSet {
   /** Valid jobs by name. */
@@ -112,13 +112,6 @@ export async function resolveJobsDir(source: string, dataDir: string): Promise<s
     return dir;
   }
   const target = path.join(dataDir, 'jobs-repo');
-  if (!fs.existsSync(path.join(target, '.git'))) {
-    fs.mkdirSync(dataDir, { recursive: true });
-    await simpleGit().clone(source, target, ['--depth', '1']);
-  } else {
-    const git = simpleGit(target);
-    await git.fetch(['--depth', '1', 'origin', 'HEAD']);
-    await git.reset(['--hard', 'FETCH_HEAD']);
-  }
+  await syncWorkingCopy(source, target);
   return target;
 }

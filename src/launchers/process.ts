@@ -141,20 +141,3 @@ function findProgram(program: string, cwd: string, searchPath: string): boolean 
   return searchPath.split(':').some((dir) => dir !== '' && executable(path.join(dir, program)));
 }
 
-/** The last `bytes` of a log file, for failure events. */
-export function tailOfFile(file: string, bytes = 2000): string {
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const length = Math.min(size, bytes);
-      const buffer = Buffer.alloc(length);
-      fs.readSync(fd, buffer, 0, length, size - length);
-      return buffer.toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
-}

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { JobStatus, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
-import { buildWorkflowId, generationOf } from '../engine/ids.js';
+import { generationOf } from '../engine/ids.js';
 import { PostgresBackfills } from './postgresBackfills.js';
 import { PostgresClaims } from './postgresClaims.js';
 import { PostgresDags } from './postgresDags.js';
@@ -14,6 +14,7 @@ import { clientConfig, createPool, migrate, transaction, type Queryable } from '
 import { PostgresSchedules } from './postgresSchedules.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, toToken, type BuildRow, type EventRow, type PartitionRow, type TaskRow, type TokenRow } from './rows.js';
 import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionQuery, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
+import { buildWorkflowId } from '../engine/temporalNames.js';
 
 const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
 const CHANNEL = 'strata_events';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { JobStatus, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
-import { buildWorkflowId, generationOf } from '../engine/ids.js';
+import { generationOf } from '../engine/ids.js';
 import { SqliteBackfills } from './sqliteBackfills.js';
 import { SqliteClaims } from './sqliteClaims.js';
 import { SqliteSchedules } from './sqliteSchedules.js';
@@ -10,6 +10,7 @@ import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, toToken, type BuildRow, type EventRow, type PartitionRow, type TaskRow, type TokenRow } from './rows.js';
 import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionQuery, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
+import { buildWorkflowId } from '../engine/temporalNames.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
