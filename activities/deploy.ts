@@ -199,7 +199,7 @@ export function createDeployActivities(deps: DeployActivityDeps) {
           : jobType.builtin
             ? (deps.baseImages[jobType.name] ?? '')
             : '';
-        const dockerfile = renderJobDockerfile({
+        const dockerfile = await renderJobDockerfile({
           template: jobType.template,
           jobType: `${jobType.name}:${jobType.version}`,
           jobTypeVersion: jobType.version,

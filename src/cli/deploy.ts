@@ -142,7 +142,7 @@ async function local<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Renders a plugin's template for a job.yaml exactly as a deployment would. */
-function renderLocally(pluginDir: string, manifestFile: string, gitVersion: string): string {
+async function renderLocally(pluginDir: string, manifestFile: string, gitVersion: string): Promise<string> {
   const plugin = parsePluginManifest(path.join(pluginDir, 'plugin-manifest.yaml'), fs.readFileSync(path.join(pluginDir, 'plugin-manifest.yaml'), 'utf8'));
   let manifest: unknown;
   try {
@@ -158,7 +158,7 @@ function renderLocally(pluginDir: string, manifestFile: string, gitVersion: stri
     if (problem) throw new StrataError('invalid_manifest', `${manifestFile}: build_env.${key}: ${problem}`);
   }
   const name = jobTypeName(plugin.name);
-  return renderJobDockerfile({
+  return await renderJobDockerfile({
     template: path.join(pluginDir, 'job-template.Dockerfile'),
     jobType: `${name}:${plugin.version}`,
     jobTypeVersion: plugin.version,

@@ -1,16 +1,101 @@
 /**
  * Rendering a job's Dockerfile from its job type's template, the way Racetrack does (the same context
  * names), plus `requirements_file` for Strata's own templates: the requirements file the job has, if any.
+ *
+ * The template is rendered by real Jinja2 (pinned in ./jinja2-pin.json, installed by scripts/provision.mjs
+ * into .tools/jinja2-<version>/) in a helper process, ./render_template.py: a SandboxedEnvironment with
+ * Jinja2's defaults, whose `{% include %}` and `{% import %}` find only files inside the plugin folder. The
+ * helper builds Racetrack's context (the manifest as an object with attributes and get_jobtype_extra()).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { projectRoot } from '../config.js';
 import { StrataError } from '../errors.js';
-import { renderTemplate } from './jinja.js';
-import { racetrackTemplateContext } from './templateContext.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const HELPER = path.join(here, 'render_template.py');
+/** The pinned Jinja2 and MarkupSafe versions; scripts/provision.mjs reads the same file. */
+export const JINJA2_PIN = JSON.parse(fs.readFileSync(path.join(here, 'jinja2-pin.json'), 'utf8')) as { jinja2: string; markupsafe: string };
+/** Where scripts/provision.mjs installs Jinja2 (the helper's PYTHONPATH). */
+export const jinja2Dir = (): string => path.join(projectRoot, '.tools', `jinja2-${JINJA2_PIN.jinja2}`);
+export const RENDER_TIMEOUT_MS = 30_000;
+
+/** A template Jinja2 could not render: `message` is `<template> line <n>: <what Jinja2 or Python said>`. */
+export class TemplateError extends StrataError {
+  constructor(
+    readonly reason: string,
+    readonly template: string,
+    readonly line: number | null,
+    details: Record<string, unknown> = {},
+  ) {
+    super('template_failed', `${template}${line === null ? '' : ` line ${line}`}: ${reason}`, { ...details, template, line });
+    this.name = 'TemplateError';
+  }
+}
+
+/** What Racetrack's image builder passes; the helper turns it into the template's variables. */
+export interface RacetrackContext {
+  manifest: Record<string, unknown>;
+  git_version: string;
+  /** Racetrack's DOCKER_TAG; Strata's version. */
+  deployed_by_racetrack_version: string;
+  job_type_version: string;
+  /** Tag of the job type's base image; only for job types that still ship a base.Dockerfile. */
+  base_image?: string;
+}
+
+export interface TemplateRequest {
+  /** The folder includes and imports may read from (nothing outside it, symlinks resolved). */
+  pluginDir: string;
+  /** The template file (inside pluginDir), or its text. */
+  file?: string;
+  source?: string;
+  /** What error messages call the template. */
+  name: string;
+  /** Racetrack's context, built by the helper as Racetrack builds it. */
+  racetrack?: RacetrackContext;
+  /** More variables (plain JSON values), after Racetrack's. */
+  context?: Record<string, unknown>;
+  timeoutMs?: number;
+  /** Added to a TemplateError's details. */
+  details?: Record<string, unknown>;
+}
+
+/** Renders one template with real Jinja2; throws TemplateError (template_failed) for whatever Jinja2 or Python refuses. */
+export async function renderTemplate(req: TemplateRequest): Promise<string> {
+  const lib = jinja2Dir();
+  if (!fs.existsSync(lib)) throw new Error(`Jinja2 ${JINJA2_PIN.jinja2} is not installed in ${lib}: run \`npm run provision\` (npm start and npm test do it themselves)`);
+  const request = {
+    plugin_dir: req.pluginDir,
+    ...(req.source !== undefined ? { template_source: req.source } : { template_file: req.file }),
+    name: req.name,
+    racetrack: req.racetrack ?? null,
+    context: req.context ?? {},
+  };
+  const timeout = req.timeoutMs ?? RENDER_TIMEOUT_MS;
+  const run = await execa('python3', ['-s', HELPER], {
+    input: JSON.stringify(request),
+    env: { PYTHONPATH: lib },
+    timeout,
+    reject: false,
+    stripFinalNewline: false,
+  });
+  if (run.timedOut) throw new TemplateError(`rendering took longer than ${timeout / 1000} s and was stopped`, req.name, null, req.details);
+  if (run.exitCode === 0) return run.stdout;
+  if (run.exitCode === 2) {
+    const failure = JSON.parse(run.stdout) as { error: string; template: string | null; line: number | null };
+    throw new TemplateError(failure.error, failure.template ?? req.name, failure.line, req.details);
+  }
+  throw new Error(`the template helper ${HELPER} failed (${run.exitCode === undefined ? run.shortMessage : `exit status ${run.exitCode}`}): ${run.stderr.trim()}`);
+}
 
 export interface RenderInput {
   /** The job type's job-template.Dockerfile. */
   template: string;
+  /** The plugin folder includes may read from; the template's folder by default. */
+  pluginDir?: string;
   /** `name:version`, for error messages. */
   jobType: string;
   jobTypeVersion: string;
@@ -24,19 +109,21 @@ export interface RenderInput {
   language: 'python' | 'node' | 'other';
 }
 
-export function renderJobDockerfile(input: RenderInput): string {
-  const context = racetrackTemplateContext(input.manifest, {
-    gitVersion: input.gitVersion,
-    strataVersion: input.strataVersion,
-    jobTypeVersion: input.jobTypeVersion,
-    baseImage: input.baseImage,
+export async function renderJobDockerfile(input: RenderInput): Promise<string> {
+  return renderTemplate({
+    pluginDir: input.pluginDir ?? path.dirname(input.template),
+    file: input.template,
+    name: `${input.jobType} job-template.Dockerfile`,
+    racetrack: {
+      manifest: input.manifest,
+      git_version: input.gitVersion,
+      deployed_by_racetrack_version: input.strataVersion,
+      job_type_version: input.jobTypeVersion,
+      base_image: input.baseImage,
+    },
+    context: { requirements_file: requirementsFile(input) ?? '' },
+    details: { jobtype: input.jobType },
   });
-  try {
-    return renderTemplate(fs.readFileSync(input.template, 'utf8'), { ...context, requirements_file: requirementsFile(input) ?? '' }, `${input.jobType} job-template.Dockerfile`);
-  } catch (err) {
-    if (err instanceof StrataError) throw err;
-    throw new StrataError('template_failed', (err as Error).message, { jobtype: input.jobType });
-  }
 }
 
 function requirementsFile(input: RenderInput): string | undefined {
