@@ -175,7 +175,8 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
 
   let wanted = [...new Set(input.requested)];
   while (wanted.length > 0) {
-    const missing = wanted.filter((ref) => !resolved.has(ref));
+    // Two tasks of one round may need the same partition: each partition is looked at once.
+    const missing = [...new Set(wanted)].filter((ref) => !resolved.has(ref));
     wanted = [];
     if (missing.length === 0) break;
     const catalog = await lookup(missing);

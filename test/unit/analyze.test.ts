@@ -47,6 +47,18 @@ describe('graph.analyze', () => {
     expect(result.events.filter((e) => e.type === 'config_success').length).toBeGreaterThanOrEqual(5);
   });
 
+  test('a partition two tasks of one round need is configured once, and its events list it once', async () => {
+    // sales and customers both read clean: it comes up twice in the same round of the walk.
+    const result = await analyze(input(diamond, ['report/region=eu/date=1']));
+    if (!result.ok) throw new Error(result.failure.message);
+    const clean = result.plan.tasks.filter((t) => t.job === 'clean');
+    expect(clean.map((t) => t.config.outputs)).toEqual([['clean/region=eu/date=1']]);
+    expect(clean[0]!.taskId).toBe(taskIdFor('clean', ['clean/region=eu/date=1']));
+    for (const event of result.events.filter((e) => ['config_success', 'arg_validate_success'].includes(e.type)))
+      expect(event.partitions).toEqual([...new Set(event.partitions)]);
+    expect(result.events.find((e) => e.type === 'config_success' && e.job === 'clean')!.partitions).toEqual(['clean/region=eu/date=1']);
+  });
+
   test('skips live partitions and delegates those another build is building', async () => {
     const catalog = new Map<string, PartitionRecord>([
       ['clean/region=eu/date=1', { ref: 'clean/region=eu/date=1', status: 'live', updatedAtMs: 0 }],
