@@ -210,6 +210,11 @@ try {
     console.log(temporalServer());
     process.exit(0);
   }
+  if (process.argv.includes('--jinja2')) {
+    // The image (Dockerfile): job-type rendering needs Jinja2; the rest comes from the image itself.
+    jinja2();
+    process.exit(0);
+  }
   if (process.argv.includes('--schemathesis')) {
     console.log(schemathesis());
     process.exit(0);
