@@ -3,6 +3,35 @@ import { builtinModules } from 'node:module';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
+// Dependencies point one way: cli → api → client → workflows → activities → domain modules → engine.
+// Each layer may import the layers after it, never one before it.
+const ONE_WAY = 'dependencies point one way: cli → api → client → workflows → activities → domain modules → engine';
+const entryPoints = ['**/worker.js', '**/worker.ts', '**/main.js', '**/main.ts'];
+const upper = {
+  cli: ['**/cli/*'],
+  api: ['**/api/*'],
+  client: ['**/client/*'],
+  workflows: ['**/workflows/*'],
+  activities: ['**/activities/*'],
+};
+const above = {
+  api: [...upper.cli, ...entryPoints, ...upper.workflows, ...upper.activities, '**/launchers/*'],
+  client: [...upper.cli, ...upper.api, ...entryPoints, ...upper.activities],
+  workflows: [...upper.cli, ...upper.api, ...upper.client, ...entryPoints],
+  activities: [...upper.cli, ...upper.api, ...upper.client, ...upper.workflows, ...entryPoints],
+  domain: [...upper.cli, ...upper.api, ...upper.client, ...upper.workflows, ...upper.activities, ...entryPoints],
+  engine: [
+    ...upper.cli, ...upper.api, ...upper.client, ...upper.workflows, ...upper.activities, ...entryPoints,
+    ...['store', 'jobs', 'jobtypes', 'launchers', 'builders', 'deploy', 'notify', 'schedules', 'backfills', 'temporal'].map((d) => `**/${d}/*`),
+    ...['config', 'log', 'metrics', 'files'].map((f) => `**/${f}.js`),
+    ...nodeBuiltins,
+  ],
+};
+const layer = (files, group, message = ONE_WAY) => ({
+  files,
+  rules: { 'no-restricted-imports': ['error', { patterns: [{ group, message }] }] },
+});
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.strata/', '.tools/', 'coverage/', 'examples/'] },
   ...tseslint.configs.recommended,
@@ -21,8 +50,8 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'workflows may not use Node APIs; put side effects in activities/' })),
           patterns: [
-            { group: ['../src/store/sqlite*', '../src/launchers/*', '../src/jobs/repository*', '../src/api/*', '../src/worker*'], message: 'workflows may not import I/O modules' },
-            { group: ['../src/client/*', '../src/cli/*'], message: 'dependencies point one way: cli → api → client → workflows → activities' },
+            { group: ['../src/store/sqlite*', '../src/store/postgres*', '../src/launchers/*', '../src/jobs/repository*', '../src/files*'], message: 'workflows may not import I/O modules' },
+            { group: above.workflows, message: ONE_WAY },
           ],
         },
       ],
@@ -34,19 +63,20 @@ export default tseslint.config(
       ],
     },
   },
+  layer(['src/engine/**/*.ts'], above.engine, 'the engine is pure and at the bottom: it imports only itself, src/errors.ts and src/generated/'),
+  layer(['src/{store,jobs,jobtypes,launchers,builders,deploy,notify,schedules,backfills,temporal}/**/*.ts', 'src/{config,log,metrics,errors,files}.ts'], above.domain),
+  layer(['activities/**/*.ts'], above.activities),
+  layer(['src/client/**/*.ts'], above.client),
   {
-    // Dependencies point one way: cli → api → client → workflows → activities → domain modules → engine.
-    files: ['activities/**/*.ts', 'src/{engine,store,jobs,schedules,backfills,deploy,builders,launchers,jobtypes,notify}/**/*.ts'],
-    ignores: ['src/**/*.test.ts'],
+    ...layer(['src/api/**/*.ts'], above.api),
+    // The API is given the job loader (ApiDeps); it does not reach into it, or into launchers, for helpers.
     rules: {
-      'no-restricted-imports': [
+      ...layer(['src/api/**/*.ts'], above.api).rules,
+      '@typescript-eslint/no-restricted-imports': [
         'error',
-        {
-          patterns: [
-            { group: ['**/client/*', '**/api/*', '**/cli/*', '**/worker*', '**/workflows/*.js', '!**/workflows/*.messages.js'], message: 'dependencies point one way: cli → api → client → workflows → activities → domain modules → engine' },
-          ],
-        },
+        { patterns: [{ group: ['**/jobs/repository*'], allowTypeImports: true, message: 'the API takes the job loader from ApiDeps; put shared helpers in a domain module' }] },
       ],
     },
+    languageOptions: { parserOptions: { projectService: true } },
   },
 );

@@ -12,7 +12,7 @@ import { installRequirements } from '../src/deploy/requirements.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
 import type { Failure } from '../src/generated/databuild.js';
 import { parseJobManifest, type JobRepository } from '../src/jobs/repository.js';
-import { jobScheduleDefinition, toJobDefinition, type JobManifest } from '../src/jobs/manifest.js';
+import { jobScheduleDefinition, toJobDefinition, type JobManifest } from '../src/engine/jobManifest.js';
 import { createOrUpdateSchedule, type TemporalSchedules } from '../src/schedules/save.js';
 import { checkOwnership } from '../src/jobs/ownership.js';
 import type { JobTypeRegistry } from '../src/jobtypes/registry.js';

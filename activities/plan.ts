@@ -5,10 +5,11 @@ import { analyze, ConfigCommandError } from '../src/engine/analyze.js';
 import { isPartitionRef } from '../src/engine/partitions.js';
 import { strataFailure } from '../src/errors.js';
 import type { JobConfig, PartitionRef } from '../src/generated/databuild.js';
-import { jobEnvironment, jobFolders, type JobDefinition } from '../src/jobs/manifest.js';
+import { jobEnvironment, jobFolders, type JobDefinition } from '../src/engine/jobManifest.js';
 import type { Sandbox } from '../src/launchers/sandbox.js';
 import type { JobRepository } from '../src/jobs/repository.js';
-import type { NewBuildEvent, Store } from '../src/store/store.js';
+import type { Store } from '../src/store/store.js';
+import type { NewBuildEvent } from '../src/engine/records.js';
 import { createClaimActivities } from './claims.js';
 
 export interface AnalyzeGraphInput {

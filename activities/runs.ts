@@ -4,7 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { argumentEnv, runArgv } from '../src/engine/arguments.js';
 import { instantiate, isPartitionValue, varsIn, type PartitionPattern } from '../src/engine/partitions.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
-import { jobEnvironment, jobFolders } from '../src/jobs/manifest.js';
+import { jobEnvironment, jobFolders } from '../src/engine/jobManifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import type { Store } from '../src/store/store.js';
 import { containerOf, type PreparedTask } from './tasks.js';

@@ -7,7 +7,7 @@ import { ApplicationFailure, CancelledFailure, type ActivityCancellationDetails 
 import { execArgv, matchPattern, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
 import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
-import { jobEnvironment, jobFolders, type JobDefinition } from '../src/jobs/manifest.js';
+import { jobEnvironment, jobFolders, type JobDefinition } from '../src/engine/jobManifest.js';
 import type { JobRepository } from '../src/jobs/repository.js';
 import { LaunchError, type Launcher, type TaskResources } from '../src/launchers/launcher.js';
 import { tailOfFile } from '../src/files.js';

@@ -14,7 +14,7 @@ import { projectRoot } from '../src/config.js';
 import { startBackfillRun } from '../src/client/backfills.js';
 import { startDeployment } from '../src/client/deployments.js';
 import { createTemporalSchedule, deleteTemporalSchedule, triggerTemporalSchedule } from '../src/client/schedules.js';
-import { ScheduleDefinitionSchema } from '../src/schedules/definition.js';
+import { ScheduleDefinitionSchema } from '../src/engine/scheduleDefinition.js';
 import { makeJobsRepo } from '../test/helpers/jobs.js';
 import { startStack } from '../test/helpers/stack.js';
 

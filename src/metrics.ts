@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DeploymentUpdate, NewDeploymentEvent } from './store/deployments.js';
 import { log } from './log.js';
-import type { NewBuildEvent, Store } from './store/store.js';
+import type { Store } from './store/store.js';
+import type { NewBuildEvent } from './engine/records.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'strata_' });

@@ -21,7 +21,7 @@ import type { createPlanActivities } from '../activities/plan.js';
 import type { createRunActivities } from '../activities/runs.js';
 import type { DagNode } from '../src/engine/dag.js';
 import type { Failure } from '../src/generated/databuild.js';
-import type { NewBuildEvent } from '../src/store/store.js';
+import type { NewBuildEvent } from '../src/engine/records.js';
 import type { DagRunInput } from './dagRun.messages.js';
 import { jobRun } from './jobRun.js';
 import { LOCAL_ACTIVITY, waitForJob } from './activityOptions.js';

@@ -1,6 +1,6 @@
 /** The build workflow's messages, importable by tasks, the API and the CLI without the workflow body. */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ScheduleCounts } from '../src/engine/schedule.js';
+import type { ScheduleCounts } from '../src/engine/buildSchedule.js';
 import type { PartitionRef } from '../src/generated/databuild.js';
 import type { TaskOutcome } from './jobExec.messages.js';
 
@@ -44,7 +44,7 @@ export interface CarriedState {
   pendingReports: TaskOutcome[];
 }
 
-/** The progress query's answer: the tasks per state (src/engine/schedule.ts) and the build's phase. */
+/** The progress query's answer: the tasks per state (src/engine/buildSchedule.ts) and the build's phase. */
 export interface BuildProgress extends ScheduleCounts {
   buildId: string;
   phase: 'analyzing' | 'executing' | 'cancelling' | 'done';

@@ -4,7 +4,7 @@
  * of running it again (partition delegation). Tasks are abandoned children, so the build can continue
  * as new with tasks still running and a 10,000-task graph stays one build. The build learns a task's
  * end from its completion; delegates, and tasks still running when the build continued as new, report
- * by signal. The scheduling itself (states, ready queues, limits) is src/engine/schedule.ts.
+ * by signal. The scheduling itself (states, ready queues, limits) is src/engine/buildSchedule.ts.
  */
 import {
   ApplicationFailure,
@@ -26,9 +26,9 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createPlanActivities, PlanNode, PlanSummary } from '../activities/plan.js';
-import { BuildSchedule, TaskState } from '../src/engine/schedule.js';
+import { BuildSchedule, TaskState } from '../src/engine/buildSchedule.js';
 import type { Failure } from '../src/generated/databuild.js';
-import type { NewBuildEvent } from '../src/store/store.js';
+import type { NewBuildEvent } from '../src/engine/records.js';
 import { partitionsForSearchAttribute, StrataBuildId, StrataJob, StrataPartitions, StrataTeam } from '../src/temporal/searchAttributes.js';
 import { DEFAULT_BUILD_CONCURRENCY, progressQuery, taskFinishedSignal, type BuildProgress, type CarriedState, type GraphBuildInput } from './graphBuild.messages.js';
 import { jobExec } from './jobExec.js';

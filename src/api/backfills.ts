@@ -13,7 +13,7 @@ import { newBackfillId } from '../engine/ids.js';
 import { TemplateError, zoneProblem } from '../engine/timeTemplates.js';
 import { NAME_PATTERN } from '../engine/names.js';
 import { StrataError } from '../errors.js';
-import { ScheduleNameSchema, TemplateSchema, type ScheduleDefinition } from '../schedules/definition.js';
+import { ScheduleNameSchema, TemplateSchema, type ScheduleDefinition } from '../engine/scheduleDefinition.js';
 import {
   BACKFILL_MODES,
   BACKFILL_STATES,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { argumentEnv, argumentsProblem, commandSizeProblem, MAX_ARGUMENT_DEPTH, MAX_ARGUMENTS_BYTES, runArgv } from '../engine/arguments.js';
 import { parseDagRequest, type DagProblem, type DagRequest } from '../engine/dag.js';
 import { StrataError } from '../errors.js';
-import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
+import { JobNameSchema, TeamNameSchema } from '../engine/jobManifest.js';
 import { DAG_NODE_STATUSES, DAG_RUN_STATUSES, type DagNodeRecord, type DagRunRecord } from '../store/dags.js';
 import { actorOf, checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { StrataError } from '../errors.js';
 import { startDeployment, DeployRequestSchema } from '../client/deployments.js';
 import { fileRepoProblem } from '../deploy/source.js';
-import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
+import { JobNameSchema, TeamNameSchema } from '../engine/jobManifest.js';
 import { checkOwnership } from '../jobs/ownership.js';
 import { DEPLOY_STEPS, DEPLOYMENT_STATUSES, type DeploymentEvent, type DeploymentRecord } from '../store/deployments.js';
 import { tailOfFile } from '../files.js';

@@ -6,7 +6,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
-import { describeIssues } from '../jobs/manifest.js';
+import { describeIssues } from '../engine/jobManifest.js';
 import type { Access, Principal } from './principal.js';
 
 /** Who may call a route: anyone, any valid token, or an administrator's token. */

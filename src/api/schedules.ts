@@ -15,7 +15,7 @@ import {
   triggerTemporalSchedule,
   updateTemporalSchedule,
 } from '../client/schedules.js';
-import { OVERLAP_POLICIES, ScheduleDefinitionSchema, ScheduleNameSchema, ScheduleRequestSchema, type ScheduleDefinition } from '../schedules/definition.js';
+import { OVERLAP_POLICIES, ScheduleDefinitionSchema, ScheduleNameSchema, ScheduleRequestSchema, type ScheduleDefinition } from '../engine/scheduleDefinition.js';
 import { createSchedule, updateSchedule, type TemporalSchedules } from '../schedules/save.js';
 import type { ScheduleRecord } from '../store/schedules.js';
 import { actorOf, checkTeam, isAdmin, type Principal } from './principal.js';

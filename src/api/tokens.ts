@@ -1,7 +1,7 @@
 /** /api/v1/tokens: administrators issue, list and revoke API tokens. */
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
-import { TeamNameSchema } from '../jobs/manifest.js';
+import { TeamNameSchema } from '../engine/jobManifest.js';
 import { issueToken } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, type Route } from './route.js';

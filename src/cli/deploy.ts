@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { DeploymentDetail } from '../api/deployments.js';
 import { strataVersion } from '../config.js';
 import { parseYamlFile, YamlError } from '../engine/yaml.js';
-import { dockerfileValueProblem } from '../jobs/manifest.js';
+import { dockerfileValueProblem } from '../engine/jobManifest.js';
 import { bundlePlugin } from '../jobtypes/bundle.js';
 import { parsePluginManifest } from '../jobtypes/pluginManifest.js';
 import { jobTypeBaseImage, renderJobDockerfile } from '../jobtypes/render.js';

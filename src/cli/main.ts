@@ -9,7 +9,7 @@ import type { BuildDetail } from '../api/builds.js';
 import type { JobView, PartitionView } from '../api/catalog.js';
 import { loadConfig } from '../config.js';
 import { PartitionStatus } from '../generated/databuild.js';
-import { FINISHED_BUILD_STATUSES } from '../store/store.js';
+import { FINISHED_BUILD_STATUSES } from '../engine/records.js';
 import { ApiClient, CliError, ExitCode } from './client.js';
 import { backfill } from './backfill.js';
 import { dag } from './dag.js';

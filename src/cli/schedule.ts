@@ -33,7 +33,7 @@ export interface ScheduleFlags {
   'dry-run'?: boolean;
 }
 
-/** A definition as the API shows it (src/schedules/definition.ts). */
+/** A definition as the API shows it (src/engine/scheduleDefinition.ts). */
 interface Definition {
   partitions: string[];
   cron?: string;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { BranchSchema, CommitSchema, FolderSchema, RepoUrlSchema } from '../deploy/source.js';
-import { JobNameSchema, TeamNameSchema } from '../jobs/manifest.js';
+import { JobNameSchema, TeamNameSchema } from '../engine/jobManifest.js';
 import type { Store } from '../store/store.js';
 import { StrataJob, StrataTeam } from '../temporal/searchAttributes.js';
 import { type DeployJobInput } from '../../workflows/deployJob.messages.js';

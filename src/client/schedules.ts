@@ -6,7 +6,7 @@
 import { ScheduleNotFoundError, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import { everyMs } from '../engine/timeTemplates.js';
 import { StrataError } from '../errors.js';
-import type { OverlapPolicy, ScheduleDefinition } from '../schedules/definition.js';
+import type { OverlapPolicy, ScheduleDefinition } from '../engine/scheduleDefinition.js';
 import { StrataSchedule, StrataTeam } from '../temporal/searchAttributes.js';
 import type { scheduledBuild } from '../../workflows/scheduledBuild.js';
 import { scheduleTemporalId, scheduleTickWorkflowId } from '../engine/temporalNames.js';

@@ -7,8 +7,8 @@
  */
 import type { Failure, JobConfig, PartitionRef } from '../generated/databuild.js';
 import { Failures, StrataError, type FailureType } from '../errors.js';
-import type { JobDefinition } from '../jobs/manifest.js';
-import type { NewBuildEvent, PartitionRecord, PlannedTask } from '../store/store.js';
+import type { JobDefinition } from './jobManifest.js';
+import type { NewBuildEvent, PartitionRecord, PlannedTask } from './records.js';
 import { generationOf, taskIdFor } from './ids.js';
 import { firstSegment, instantiate, matchPattern } from './partitions.js';
 import { taskWorkflowId } from './temporalNames.js';

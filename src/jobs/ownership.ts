@@ -7,7 +7,7 @@ import path from 'node:path';
 import { StrataError } from '../errors.js';
 import { describeConflicts, ownershipConflicts, type OwnedJob, type OwnershipConflict } from '../engine/overlap.js';
 import type { PartitionPattern } from '../engine/partitions.js';
-import type { JobDefinition } from './manifest.js';
+import type { JobDefinition } from '../engine/jobManifest.js';
 
 /** Where a job comes from, as a problem names it. */
 const whereIs = (job: JobDefinition) =>

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseYamlFile } from '../engine/yaml.js';
 import type { DeploymentStore } from '../store/deployments.js';
-import { JobManifestSchema, describeIssues, toJobDefinition, type JobDefinition } from './manifest.js';
+import { JobManifestSchema, describeIssues, toJobDefinition, type JobDefinition } from '../engine/jobManifest.js';
 import { resolveOwnership } from './ownership.js';
 import { syncWorkingCopy } from '../deploy/git.js';
 

@@ -4,7 +4,7 @@
  */
 import { StrataError } from '../errors.js';
 import type { ScheduleRecord, ScheduleStore } from '../store/schedules.js';
-import type { ScheduleDefinition } from './definition.js';
+import type { ScheduleDefinition } from '../engine/scheduleDefinition.js';
 
 /** The Temporal side (src/client/schedules.ts), bound to a client and the task queue ticks run on. */
 export interface TemporalSchedules {

@@ -4,7 +4,7 @@
  * A job's newest successful deployment is its current one: builds run it unless a commit is pinned.
  */
 import type { Failure } from '../generated/databuild.js';
-import type { JobManifest } from '../jobs/manifest.js';
+import type { JobManifest } from '../engine/jobManifest.js';
 
 export const DEPLOY_STEPS = ['fetch', 'validate', 'install', 'render', 'build', 'record'] as const;
 export type DeployStep = (typeof DEPLOY_STEPS)[number];

@@ -13,7 +13,8 @@ import { PostgresDeployments } from './postgresDeployments.js';
 import { clientConfig, createPool, migrate, transaction, type Queryable } from './postgresPool.js';
 import { PostgresSchedules } from './postgresSchedules.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, toToken, type BuildRow, type EventRow, type PartitionRow, type TaskRow, type TokenRow } from './rows.js';
-import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionQuery, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
+import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from './store.js';
+import type { BuildRecord, NewBuildEvent, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
 const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];

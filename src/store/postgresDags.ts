@@ -3,7 +3,7 @@ import type { Failure } from '../generated/databuild.js';
 import type { DagNodeRecord, DagNodeSpec, DagRunRecord, DagStore } from './dags.js';
 import { transaction, type Queryable } from './postgresPool.js';
 import { toDagNode, toDagRun, type NodeRow, type RunRow } from './rows.js';
-import type { NewBuildEvent } from './store.js';
+import type { NewBuildEvent } from '../engine/records.js';
 
 /** DAG runs on PostgreSQL, as src/store/sqliteDags.ts. */
 export class PostgresDags implements DagStore {

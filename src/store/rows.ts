@@ -3,12 +3,13 @@
  * and the records they are: one mapping, so the two stores cannot drift apart in what they return.
  */
 import type { BuildEvent, BuildEventOf, Failure, JobStatus, PartitionManifest } from '../generated/databuild.js';
-import type { JobManifest } from '../jobs/manifest.js';
+import type { JobManifest } from '../engine/jobManifest.js';
 import type { BackfillRecord, BackfillStatus } from './backfills.js';
 import type { DagNodeRecord, DagRunRecord } from './dags.js';
 import type { DeploymentEvent, DeploymentRecord, DeploymentUpdate, NewDeploymentEvent } from './deployments.js';
 import type { ScheduleRecord } from './schedules.js';
-import type { BuildRecord, PartitionRecord, PlannedTask, TaskRecord, TokenRecord } from './store.js';
+import type { TokenRecord } from './store.js';
+import type { BuildRecord, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
 
 export interface EventRow {
   event_id: number;

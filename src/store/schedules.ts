@@ -3,7 +3,7 @@
 export interface ScheduleRecord {
   team: string;
   name: string;
-  /** The definition as the API accepted it (src/schedules/definition.ts), as JSON. */
+  /** The definition as the API accepted it (src/engine/scheduleDefinition.ts), as JSON. */
   definition: unknown;
   createdBy: string;
   createdAtMs: number;

@@ -9,7 +9,8 @@ import { SqliteSchedules } from './sqliteSchedules.js';
 import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, toToken, type BuildRow, type EventRow, type PartitionRow, type TaskRow, type TokenRow } from './rows.js';
-import type { BuildQuery, BuildRecord, EventQuery, NewBuildEvent, PartitionQuery, PartitionRecord, PlannedTask, Store, TaskRecord, TokenRecord } from './store.js';
+import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from './store.js';
+import type { BuildRecord, NewBuildEvent, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
 const SCHEMA = `

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Failure } from '../generated/databuild.js';
-import type { NewBuildEvent } from './store.js';
+import type { NewBuildEvent } from '../engine/records.js';
 import type { DagNodeRecord, DagNodeSpec, DagRunRecord, DagStore } from './dags.js';
 import { toDagNode, toDagRun, type NodeRow, type RunRow } from './rows.js';
 

@@ -1,6 +1,6 @@
 /** Build events as a store test writes them by hand. */
 import { taskIdFor } from '../../src/engine/ids.js';
-import type { NewBuildEvent } from '../../src/store/store.js';
+import type { NewBuildEvent } from '../../src/engine/records.js';
 
 /** The metadata event of a task of `generation` (0: a first build, more: a rebuild) making `ref` live, having read `inputs`. */
 export function liveEvent(ref: string, inputs: string[], buildId: string, generation = 0): NewBuildEvent & { type: 'metadata' } {

@@ -1,8 +1,8 @@
 import { analyze, ConfigCommandError, findCycle, type AnalyzeInput } from '../../src/engine/analyze.js';
 import { generationOf, hash64, taskIdFor } from '../../src/engine/ids.js';
 import { parseJobManifest } from '../../src/jobs/repository.js';
-import type { JobDefinition } from '../../src/jobs/manifest.js';
-import type { PartitionRecord } from '../../src/store/store.js';
+import type { JobDefinition } from '../../src/engine/jobManifest.js';
+import type { PartitionRecord } from '../../src/engine/records.js';
 import { stringify } from 'yaml';
 
 function jobs(defs: Record<string, Record<string, unknown>>): Map<string, JobDefinition> {

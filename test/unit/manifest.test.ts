@@ -1,4 +1,4 @@
-import { jobScheduleDefinition } from '../../src/jobs/manifest.js';
+import { jobScheduleDefinition } from '../../src/engine/jobManifest.js';
 import { parseJobManifest } from '../../src/jobs/repository.js';
 
 const file = '/jobs/sales/job.yaml';

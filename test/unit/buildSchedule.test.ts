@@ -1,5 +1,5 @@
 /** The build scheduler (src/engine/schedule.ts) without Temporal: limits, outcomes, delegation, carry-over. */
-import { BuildSchedule, TaskState, type ScheduleNode } from '../../src/engine/schedule.js';
+import { BuildSchedule, TaskState, type ScheduleNode } from '../../src/engine/buildSchedule.js';
 
 const { pending: P, running: R, delegated: D, succeeded: S, failed: F, cancelled: C } = TaskState;
 

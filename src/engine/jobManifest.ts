@@ -4,10 +4,10 @@
  * (later) the deploy pipeline; its errors name the file and the field.
  */
 import { z } from 'zod';
-import { NAME_PATTERN } from '../engine/names.js';
-import { PatternError, matchPattern, parsePattern, varsIn, type PartitionPattern } from '../engine/partitions.js';
-import { renderTemplate, templateProblem, zoneProblem } from '../engine/timeTemplates.js';
-import { JobScheduleSchema, type ScheduleDefinition } from '../schedules/definition.js';
+import { NAME_PATTERN } from './names.js';
+import { PatternError, matchPattern, parsePattern, varsIn, type PartitionPattern } from './partitions.js';
+import { renderTemplate, templateProblem, zoneProblem } from './timeTemplates.js';
+import { JobScheduleSchema, type ScheduleDefinition } from './scheduleDefinition.js';
 
 /** The most partitions one task of a backfill may get (`backfill.max_partitions_per_task`). */
 export const MAX_PARTITIONS_PER_TASK = 1000;

@@ -4,8 +4,8 @@
  * One schema for the API, the store and job.yaml's `schedule:`.
  */
 import { z } from 'zod';
-import { NAME_PATTERN } from '../engine/names.js';
-import { durationProblem, templateProblem, zoneProblem } from '../engine/timeTemplates.js';
+import { NAME_PATTERN } from './names.js';
+import { durationProblem, templateProblem, zoneProblem } from './timeTemplates.js';
 
 export const OVERLAP_POLICIES = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'allow_all'] as const;
 export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
@@ -78,7 +78,7 @@ export const ScheduleRequestSchema = z
   .meta({ oneOf: [{ required: ['cron'] }, { required: ['every'] }] });
 
 /**
- * job.yaml's `schedule:`: a definition whose partitions default to the job's outputs (src/jobs/manifest.ts
+ * job.yaml's `schedule:`: a definition whose partitions default to the job's outputs (src/engine/jobManifest.ts
  * checks that the job produces them); a deployment creates or updates the schedule `<team>/<job>`.
  */
 export const JobScheduleSchema = z

@@ -1,0 +1,69 @@
+/**
+ * What the event log and the catalogue hold: a build, a task of its plan, a partition and an event
+ * before the log numbers it. Domain types at the bottom of the dependencies: the engine plans with
+ * them, workflows and activities pass them, the stores keep them.
+ */
+import type { BuildEventPayloads, BuildEventType, BuildRequestStatus, Failure, JobConfig, JobStatus, PartitionManifest, PartitionRef, PartitionStatus } from '../generated/databuild.js';
+
+/** The statuses a build never leaves. */
+export const FINISHED_BUILD_STATUSES: readonly BuildRequestStatus[] = ['completed', 'failed', 'cancelled'];
+
+/** An event before the log gives it an id. */
+export type NewBuildEvent = {
+  [T in BuildEventType]: {
+    buildId: string;
+    type: T;
+    payload: BuildEventPayloads[T];
+    timestampMs?: number;
+    job?: string;
+    taskId?: string;
+    partitions?: PartitionRef[];
+    /** Appending an event whose key is already in the log does nothing: retried writers stay exact. */
+    dedupeKey?: string;
+  };
+}[BuildEventType];
+
+export interface BuildRecord {
+  buildId: string;
+  workflowId: string;
+  /** The requesting team; absent when an administrator asked. */
+  team?: string;
+  status: BuildRequestStatus;
+  requested: PartitionRef[];
+  createdAtMs: number;
+  updatedAtMs: number;
+  failure?: Failure;
+}
+
+/** A node of a build's job graph, as stored for the build workflow to page through. */
+export interface PlannedTask {
+  index: number;
+  taskId: string;
+  job: string;
+  config: JobConfig;
+  /** Indexes of the tasks this one waits for. */
+  dependsOn: number[];
+  delegatedToBuild?: string;
+}
+
+export interface TaskRecord extends PlannedTask {
+  buildId: string;
+  status: JobStatus;
+  /** For a `skipped` task: the build that made its partitions live. */
+  skippedBecause?: string;
+  attempts: number;
+  startedAtMs?: number;
+  endedAtMs?: number;
+}
+
+export interface PartitionRecord {
+  ref: PartitionRef;
+  status: PartitionStatus;
+  job?: string;
+  buildId?: string;
+  taskId?: string;
+  manifest?: PartitionManifest;
+  updatedAtMs: number;
+  /** For a `stale` partition: the rebuilt partition it read (directly or through others). */
+  staleBecause?: PartitionRef;
+}
