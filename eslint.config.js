@@ -50,7 +50,7 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'workflows may not use Node APIs; put side effects in activities/' })),
           patterns: [
-            { group: ['../src/store/sqlite*', '../src/store/postgres*', '../src/launchers/*', '../src/jobs/repository*', '../src/files*'], message: 'workflows may not import I/O modules' },
+            { group: ['../src/store/sqlite*', '../src/store/postgres*', '../src/launchers/*', '../src/jobs/loader*', '../src/files*'], message: 'workflows may not import I/O modules' },
             { group: above.workflows, message: ONE_WAY },
           ],
         },
@@ -74,7 +74,7 @@ export default tseslint.config(
       ...layer(['src/api/**/*.ts'], above.api).rules,
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/jobs/repository*'], allowTypeImports: true, message: 'the API takes the job loader from ApiDeps; put shared helpers in a domain module' }] },
+        { patterns: [{ group: ['**/jobs/loader*'], allowTypeImports: true, message: 'the API takes the job loader from ApiDeps; put shared helpers in a domain module' }] },
       ],
     },
     languageOptions: { parserOptions: { projectService: true } },

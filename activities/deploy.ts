@@ -11,13 +11,13 @@ import { exportFolder, fetchCommit } from '../src/deploy/git.js';
 import { installRequirements } from '../src/deploy/requirements.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
 import type { Failure } from '../src/generated/databuild.js';
-import { parseJobManifest, type JobRepository } from '../src/jobs/repository.js';
+import { parseJobManifest, type JobLoader } from '../src/jobs/loader.js';
 import { jobScheduleDefinition, toJobDefinition, type JobManifest } from '../src/engine/jobManifest.js';
 import { createOrUpdateSchedule, type TemporalSchedules } from '../src/schedules/save.js';
 import { checkOwnership } from '../src/jobs/ownership.js';
 import type { JobTypeRegistry } from '../src/jobtypes/registry.js';
 import { jobTypeBaseImage, renderJobDockerfile } from '../src/jobtypes/render.js';
-import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/routes.js';
+import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/recipients.js';
 import type { DeployStep } from '../src/store/deployments.js';
 import type { Store } from '../src/store/store.js';
 import type { Client } from '@temporalio/client';
@@ -26,7 +26,7 @@ import type { Sandbox } from '../src/launchers/sandbox.js';
 export interface DeployActivityDeps {
   store: Store;
   /** The jobs builds run: a deployment may not take another team's job name or outputs. */
-  jobs: Pick<JobRepository, 'load'>;
+  jobs: Pick<JobLoader, 'load'>;
   jobTypes: JobTypeRegistry;
   mirrorsDir: string;
   deploymentsDir: string;

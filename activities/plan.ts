@@ -7,7 +7,7 @@ import { strataFailure } from '../src/errors.js';
 import type { JobConfig, PartitionRef } from '../src/generated/databuild.js';
 import { jobEnvironment, jobFolders, type JobDefinition } from '../src/engine/jobManifest.js';
 import type { Sandbox } from '../src/launchers/sandbox.js';
-import type { JobRepository } from '../src/jobs/repository.js';
+import type { JobLoader } from '../src/jobs/loader.js';
 import type { Store } from '../src/store/store.js';
 import type { NewBuildEvent } from '../src/engine/records.js';
 import { createClaimActivities } from './claims.js';
@@ -103,7 +103,7 @@ export async function runConfigCommand(job: JobDefinition, outputs: PartitionRef
   }));
 }
 
-export function createPlanActivities(deps: { store: Store; jobs: JobRepository; taskEnv: () => Record<string, string>; sandbox: Sandbox }) {
+export function createPlanActivities(deps: { store: Store; jobs: JobLoader; taskEnv: () => Record<string, string>; sandbox: Sandbox }) {
   return {
     // Registered with the plan activities, which every worker of the main queue has: job runs and tasks claim jobs.
     ...createClaimActivities(deps),

@@ -5,7 +5,7 @@ import { argumentEnv, runArgv } from '../src/engine/arguments.js';
 import { instantiate, isPartitionValue, varsIn, type PartitionPattern } from '../src/engine/partitions.js';
 import { StrataError, toApplicationFailure } from '../src/errors.js';
 import { jobEnvironment, jobFolders } from '../src/engine/jobManifest.js';
-import type { JobRepository } from '../src/jobs/repository.js';
+import type { JobLoader } from '../src/jobs/loader.js';
 import type { Store } from '../src/store/store.js';
 import { containerOf, type PreparedTask } from './tasks.js';
 import { jobRunWorkflowId } from '../src/engine/temporalNames.js';
@@ -33,7 +33,7 @@ function boundRef(pattern: PartitionPattern, args: Record<string, unknown>, vars
   return [instantiate(pattern, bindings)];
 }
 
-export function createRunActivities(deps: { store: Store; jobs: JobRepository; taskEnv: () => Record<string, string> }) {
+export function createRunActivities(deps: { store: Store; jobs: JobLoader; taskEnv: () => Record<string, string> }) {
   return {
     /** The command, environment and JobConfig of one run of a deployed job; `{var}`s in exec come from the arguments. */
     async prepareJobRun(ref: JobRunRef): Promise<PreparedTask> {

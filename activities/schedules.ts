@@ -3,8 +3,8 @@ import { Context } from '@temporalio/activity';
 import { tickBuildId } from '../src/engine/ids.js';
 import { renderTemplate } from '../src/engine/timeTemplates.js';
 import { matchPattern } from '../src/engine/partitions.js';
-import type { JobRepository } from '../src/jobs/repository.js';
-import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/routes.js';
+import type { JobLoader } from '../src/jobs/loader.js';
+import { notificationsFor, type Notification, type NotificationSettings } from '../src/notify/recipients.js';
 import type { Store } from '../src/store/store.js';
 import { scheduleMatchingTimes } from '../src/temporal/scheduleTimes.js';
 import { partitionLateKey, scheduleTemporalId, tickSkippedKey } from '../src/engine/temporalNames.js';
@@ -35,7 +35,7 @@ export interface SkippedTicksInput {
 /** At most this many `tick_skipped` events for one running tick (an `every: 1s` schedule stuck for a day has 86,400). */
 export const MAX_SKIPPED_EVENTS = 1000;
 
-export function createScheduleActivities(deps: { store: Store; jobs: JobRepository; notifications: NotificationSettings }) {
+export function createScheduleActivities(deps: { store: Store; jobs: JobLoader; notifications: NotificationSettings }) {
   return {
     /**
      * The scheduled times of the `count` ticks before `beforeMs`, as Temporal's own spec computes them

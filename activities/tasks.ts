@@ -8,7 +8,7 @@ import { execArgv, matchPattern, varsIn } from '../src/engine/partitions.js';
 import { Failures, strataFailure, type FailureType } from '../src/errors.js';
 import type { JobConfig, PartitionManifest } from '../src/generated/databuild.js';
 import { jobEnvironment, jobFolders, type JobDefinition } from '../src/engine/jobManifest.js';
-import type { JobRepository } from '../src/jobs/repository.js';
+import type { JobLoader } from '../src/jobs/loader.js';
 import { LaunchError, type Launcher, type TaskResources } from '../src/launchers/launcher.js';
 import { tailOfFile } from '../src/files.js';
 import { coarsenRefs, MAX_DATA_MOUNTS, type SandboxPolicy } from '../src/launchers/sandbox.js';
@@ -81,7 +81,7 @@ const MAX_INLINE_CONFIG = 100 * 1024;
 
 export interface TaskActivityDeps {
   store: Store;
-  jobs: JobRepository;
+  jobs: JobLoader;
   launcher: Launcher;
   logsDir: string;
   dataDir: string;

@@ -1,12 +1,12 @@
 /**
  * Section c: graph.analyze (src/engine/analyze.ts) in-process, called as activities/plan.ts calls it
- * (jobs from a JobRepository, the catalog lookup of a real SQLite store), for plans of 1,000, 10,000
+ * (jobs from a JobLoader, the catalog lookup of a real SQLite store), for plans of 1,000, 10,000
  * and 100,000 partitions of declarative jobs.
  */
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { analyze } from '../src/engine/analyze.js';
-import { JobRepository } from '../src/jobs/repository.js';
+import { JobLoader } from '../src/jobs/loader.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { count, duration, median, seconds } from './lib/stats.js';
 import { writeJobs } from './lib/strata.js';
@@ -39,7 +39,7 @@ const day = (d: number) => new Date(Date.UTC(2020, 0, 1) + d * 86_400_000).toISO
 const requestFor = (planned: number) => Array.from({ length: planned / 2 }, (_, k) => `clean/shard=${k % SHARDS}/date=${day(Math.floor(k / SHARDS))}`);
 
 export async function run(ctx: BenchContext): Promise<Section> {
-  const jobs = new JobRepository(jobsFolder(ctx));
+  const jobs = new JobLoader(jobsFolder(ctx));
   const store = new SqliteStore(path.join(ctx.tempDir('analyze-data'), 'strata.db'));
   const times = new Map<number, number>();
   let saveMs = 0;
@@ -97,7 +97,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     rows,
     note: [
       `\`analyze()\` from src/engine/analyze.ts called in this process with the same arguments activities/plan.ts passes: jobs`,
-      `from a JobRepository (two declarative job.yaml files), and \`lookup\` against a real, empty SQLite store (so every`,
+      `from a JobLoader (two declarative job.yaml files), and \`lookup\` against a real, empty SQLite store (so every`,
       `partition is planned). \`clean/shard={shard}/date={date}\` reads \`raw/shard={shard}/date={date}\` and queries`,
       `\`fx/date={date}\`; the request names N/2 clean partitions (${SHARDS} shards per date), the plan has N tasks.`,
       `Each time is the median of ${REPEATS} runs; an exponent of 1.00 is linear growth.`,

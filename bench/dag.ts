@@ -35,7 +35,7 @@ export function dagDependsOn(): number[][] {
 
 /**
  * One job whose `config` command computes each task's two inputs: declarative patterns cannot say
- * "(t+1) % 100", and 1,000 jobs with literal outputs would make every JobRepository.load() (once per
+ * "(t+1) % 100", and 1,000 jobs with literal outputs would make every JobLoader.load() (once per
  * analyze and per task's validate_config) stat 1,000 job.yaml files. The command runs once per layer.
  */
 const CONFIG_PY = `import json, sys

@@ -18,7 +18,7 @@ import { createTaskActivities } from '../activities/tasks.js';
 import { imageBuilderFor } from './builders/select.js';
 import { createTemporalSchedule, updateTemporalSchedule } from './client/schedules.js';
 import { loadConfig, strataVersion, type StrataConfig } from './config.js';
-import { JobRepository, resolveJobsDir } from './jobs/repository.js';
+import { JobLoader, resolveJobsDir } from './jobs/loader.js';
 import { JobTypeRegistry } from './jobtypes/registry.js';
 import { launcherFor } from './launchers/select.js';
 import { Sandbox, sandboxBaseEnv } from './launchers/sandbox.js';
@@ -43,7 +43,7 @@ async function bundleWorkflows(dataDir: string): Promise<string> {
 export interface StrataWorkers {
   store: Store;
   jobsDir: string;
-  jobs: JobRepository;
+  jobs: JobLoader;
   jobTypes: JobTypeRegistry;
   /** Runs until shutdown() is called (or a worker fails). */
   run(): Promise<void>;
@@ -57,7 +57,7 @@ export async function createWorkers(
   const connection = options.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config.temporal)));
   const store = options.store ?? (await openStore(config));
   const jobsDir = await resolveJobsDir(config.jobsSource, config.dataDir);
-  const jobs = new JobRepository(jobsDir, store.deployments);
+  const jobs = new JobLoader(jobsDir, store.deployments);
   const { problems } = await jobs.load();
   for (const problem of problems) log.warn({ problem }, `skipping a job: ${problem}`);
   // The worker's Temporal client certificate and key are no task's business, wherever they are kept.

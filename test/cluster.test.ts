@@ -18,7 +18,7 @@ import { createApp } from '../src/api/app.js';
 import { ensureAdminToken } from '../src/api/auth.js';
 import { connectApiClient } from '../src/client/connection.js';
 import { loadConfig } from '../src/config.js';
-import { JobRepository, resolveJobsDir } from '../src/jobs/repository.js';
+import { JobLoader, resolveJobsDir } from '../src/jobs/loader.js';
 import { JobTypeRegistry } from '../src/jobtypes/registry.js';
 import { openStore } from '../src/store/open.js';
 import { temporalConnectionOptions } from '../src/temporal/connection.js';
@@ -91,7 +91,7 @@ sh task.sh 2>/dev/null || true
   // The API, as `npm start` runs it against an external Temporal, without workers of its own.
   const config = loadConfig({ ...process.env, ...workerEnv, STRATA_DATA: tempDir('cluster-api') });
   store = await openStore(config);
-  const jobs = new JobRepository(await resolveJobsDir(config.jobsSource, config.dataDir), store.deployments);
+  const jobs = new JobLoader(await resolveJobsDir(config.jobsSource, config.dataDir), store.deployments);
   await jobs.load();
   client = await connectApiClient(temporalConnectionOptions(config.temporal), config.temporal.namespace);
   const app = createApp(apiDepsFor(config, { store, jobs, jobTypes: new JobTypeRegistry(config.deploy.pluginsDir) }, client));

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
-import { JobRepository, resolveJobsDir } from '../src/jobs/repository.js';
+import { JobLoader, resolveJobsDir } from '../src/jobs/loader.js';
 import { makeJobsRepo } from './helpers/jobs.js';
 import { tempDir } from './helpers/stack.js';
 
@@ -11,13 +11,13 @@ test('a git URL is cloned, then updated to the remote head', async () => {
   const data = tempDir('gitdata');
   const dir = await resolveJobsDir(`file://${origin}`, data);
   expect(dir).toBe(path.join(data, 'jobs-repo'));
-  expect([...new JobRepository(dir).loadFolder().jobs.keys()]).toEqual(['first']);
+  expect([...new JobLoader(dir).loadFolder().jobs.keys()]).toEqual(['first']);
 
   fs.mkdirSync(path.join(origin, 'second'));
   fs.writeFileSync(path.join(origin, 'second', 'job.yaml'), 'name: second\nteam: t\noutputs: ["b/d={d}"]\nexec: ["true"]\n');
   await simpleGit(origin).add('.').commit('second job');
   await resolveJobsDir(`file://${origin}`, data);
-  expect([...new JobRepository(dir).loadFolder().jobs.keys()]).toEqual(['first', 'second']);
+  expect([...new JobLoader(dir).loadFolder().jobs.keys()]).toEqual(['first', 'second']);
 });
 
 test('a folder is used as it is; anything else is refused naming the value', async () => {
@@ -28,7 +28,7 @@ test('a folder is used as it is; anything else is refused naming the value', asy
 
 test('invalid and duplicate jobs are reported, the valid ones still load', async () => {
   const dir = await makeJobsRepo({ good: { outputs: ['a/d={d}'], exec: ['true'] } }, { 'broken/job.yaml': 'name: broken\nteam: t\n', 'copy/job.yaml': 'name: good\nteam: t\noutputs: ["c/d={d}"]\nexec: ["true"]\n' });
-  const { jobs, problems } = new JobRepository(dir).loadFolder();
+  const { jobs, problems } = new JobLoader(dir).loadFolder();
   expect([...jobs.keys()]).toEqual(['good']);
   expect(problems).toEqual([
     expect.stringMatching(/broken\/job\.yaml: outputs: /),

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { V1Container, V1Job, V1PodSpec } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createTaskActivities, type PreparedTask, type TaskRun } from '../activities/tasks.js';
-import { JobRepository } from '../src/jobs/repository.js';
+import { JobLoader } from '../src/jobs/loader.js';
 import { KubernetesLauncher, labelValue } from '../src/launchers/kubernetes.js';
 import type { LaunchSpec } from '../src/launchers/launcher.js';
 import { launcherFor } from '../src/launchers/select.js';
@@ -315,7 +315,7 @@ describe('runTask with the kubernetes launcher, against a mock Kubernetes API se
     store = new SqliteStore(path.join(dir, 'strata.db'));
     return createTaskActivities({
       store,
-      jobs: new JobRepository(dir),
+      jobs: new JobLoader(dir),
       launcher,
       logsDir: path.join(dir, 'logs'),
       dataDir: dir,

@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createNotificationActivities } from '../activities/notifications.js';
-import { notificationsFor, type FailureNotice, type Notification } from '../src/notify/routes.js';
+import { notificationsFor, type FailureNotice, type Notification } from '../src/notify/recipients.js';
 import { parseMail, startSmtp } from './helpers/smtp.js';
 import { startTemporal } from './helpers/stack.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { simpleGit } from 'simple-git';
 import { stringify } from 'yaml';
-import { JobRepository, parseJobManifest } from '../src/jobs/repository.js';
+import { JobLoader, parseJobManifest } from '../src/jobs/loader.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { makeJobsRepo } from './helpers/jobs.js';
 import { startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
@@ -138,7 +138,7 @@ test("development-folder jobs of two teams: the later one in folder order that c
     'b-taker': { team: 'intruders', outputs: ['sales/region=eu/date={date}'], exec: ['true'] },
     'c-other': { team: 'intruders', outputs: ['other/date={date}'], exec: ['true'] },
   });
-  const { jobs, problems } = await new JobRepository(dir).load();
+  const { jobs, problems } = await new JobLoader(dir).load();
   expect([...jobs.keys()]).toEqual(['a-owner', 'c-other']);
   expect(problems).toEqual([
     `${path.join(dir, 'b-taker', 'job.yaml')}: left out, team intruders's job "b-taker" collides with ${path.join(dir, 'a-owner', 'job.yaml')}: its outputs can produce partitions of team sales's job "a-owner": "sales/region=eu/date={date}" overlaps "sales/region={region}/date={date}"`,

@@ -1,13 +1,13 @@
 /**
  * Sending failure notifications from workflow code. Not a workflow: a helper that deployment and build
- * workflows call with what `notificationsFor` (src/notify/routes.ts) returns. Each notification is its own
+ * workflows call with what `notificationsFor` (src/notify/recipients.ts) returns. Each notification is its own
  * activity with its own retries; a notification that fails for good is logged, never thrown, so it
  * cannot fail the caller. The worker of the caller's task queue must register
  * `createNotificationActivities(...)`.
  */
 import { isCancellation, log, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { createNotificationActivities } from '../activities/notifications.js';
-import type { Notification } from '../src/notify/routes.js';
+import type { Notification } from '../src/notify/recipients.js';
 
 type NotificationActivities = ReturnType<typeof createNotificationActivities>;
 

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import type { JobRepository } from '../jobs/repository.js';
+import type { JobLoader } from '../jobs/loader.js';
 import type { JobTypeRegistry } from '../jobtypes/registry.js';
 import type { Store } from '../store/store.js';
 
@@ -7,7 +7,7 @@ import type { Store } from '../store/store.js';
 export interface ApiDeps {
   client: Client;
   store: Store;
-  jobs: JobRepository;
+  jobs: JobLoader;
   taskQueue: string;
   /** Tasks a build runs at once when its request does not say (STRATA_BUILD_CONCURRENCY). */
   buildConcurrency: number;
@@ -25,7 +25,7 @@ export interface ApiDeps {
 /** The API's dependencies for a process that runs Strata's workers. */
 export function apiDepsFor(
   config: { taskQueue: string; buildConcurrency: number; deploy: { builder: string; deploymentsDir: string; attempts: number; gitFileRoots: string[] } },
-  workers: { store: Store; jobs: JobRepository; jobTypes: JobTypeRegistry },
+  workers: { store: Store; jobs: JobLoader; jobTypes: JobTypeRegistry },
   client: Client,
   overrides: Partial<ApiDeps> = {},
 ): ApiDeps {

@@ -1,5 +1,5 @@
 /**
- * A job name and an output pattern belong to one team. The jobs builds run (JobRepository.load) leave out
+ * A job name and an output pattern belong to one team. The jobs builds run (JobLoader.load) leave out
  * a job that collides with another team's; a deployment that would collide is refused (the API by name,
  * the deploy pipeline's validate and record steps by name and outputs).
  */

@@ -1,6 +1,6 @@
 import { analyze, ConfigCommandError, findCycle, type AnalyzeInput } from '../../src/engine/analyze.js';
 import { generationOf, hash64, taskIdFor } from '../../src/engine/ids.js';
-import { parseJobManifest } from '../../src/jobs/repository.js';
+import { parseJobManifest } from '../../src/jobs/loader.js';
 import type { JobDefinition } from '../../src/engine/jobManifest.js';
 import type { PartitionRecord } from '../../src/engine/records.js';
 import { stringify } from 'yaml';

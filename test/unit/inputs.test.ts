@@ -4,7 +4,7 @@ import { parseDagRequest } from '../../src/engine/dag.js';
 import { parseYamlFile, YamlError } from '../../src/engine/yaml.js';
 import { fileRepoProblem, repoUrlProblem } from '../../src/deploy/source.js';
 import { StrataError } from '../../src/errors.js';
-import { parseJobManifest } from '../../src/jobs/repository.js';
+import { parseJobManifest } from '../../src/jobs/loader.js';
 import { parsePluginManifest } from '../../src/jobtypes/pluginManifest.js';
 
 /** "Billion laughs": ten levels of nine aliases each, a billion strings once expanded. */

@@ -1,5 +1,5 @@
 import { jobScheduleDefinition } from '../../src/engine/jobManifest.js';
-import { parseJobManifest } from '../../src/jobs/repository.js';
+import { parseJobManifest } from '../../src/jobs/loader.js';
 
 const file = '/jobs/sales/job.yaml';
 

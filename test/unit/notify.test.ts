@@ -1,4 +1,4 @@
-import { MAX_MESSAGE_CHARS, normalizeEmails, notificationsFor, truncateMessage, type FailureNotice, type Notification } from '../../src/notify/routes.js';
+import { MAX_MESSAGE_CHARS, normalizeEmails, notificationsFor, truncateMessage, type FailureNotice, type Notification } from '../../src/notify/recipients.js';
 
 const userFailure: FailureNotice = {
   subject: 'deployment',

@@ -32,7 +32,7 @@ export function parseJobManifest(file: string, text: string, dir = path.dirname(
  * A name and an output belong to one team: a job colliding with another team's is left out, as a
  * problem (resolveOwnership).
  */
-export class JobRepository {
+export class JobLoader {
   private cache = new Map<string, { stamp: string; job?: JobDefinition; problem?: string }>();
 
   constructor(
