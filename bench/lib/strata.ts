@@ -28,25 +28,34 @@ export interface StrataWorker extends NodeProcess {
   dataDir: string;
 }
 
+/** A Strata process's configuration against the benchmark's dev server: its own data folder and task queue. */
+async function strataEnv(ctx: BenchContext, opts: { name: string; jobsDir: string }) {
+  const { address, namespace } = await ctx.temporal();
+  const dataDir = ctx.tempDir(`${opts.name}-data`);
+  const taskQueue = `bench-${opts.name}-${path.basename(dataDir)}`;
+  const env = {
+    ...cleanEnv(),
+    STRATA_TEMPORAL_ADDRESS: address,
+    STRATA_NAMESPACE: namespace,
+    STRATA_JOBS: opts.jobsDir,
+    STRATA_DATA: dataDir,
+    STRATA_TASK_QUEUE: taskQueue,
+    STRATA_SHUTDOWN_GRACE_SECONDS: '5',
+  };
+  return { dataDir, taskQueue, env };
+}
+
 /**
  * `node --import tsx src/worker.ts` configured only through STRATA_* variables, as `npm run worker`
  * runs it against an existing server; ready once it says it is polling.
  */
 export async function startStrataWorker(ctx: BenchContext, opts: { name: string; jobsDir: string; maxTasks?: number; sharedPaths?: string[] }): Promise<StrataWorker> {
-  const { address, namespace } = await ctx.temporal();
-  const dataDir = ctx.tempDir(`${opts.name}-data`);
-  const taskQueue = `bench-${opts.name}-${path.basename(dataDir)}`;
+  const { dataDir, taskQueue, env } = await strataEnv(ctx, opts);
   const worker = await startNode(ctx, {
     script: path.join(ctx.root, 'src', 'worker.ts'),
     env: {
-      ...cleanEnv(),
-      STRATA_TEMPORAL_ADDRESS: address,
-      STRATA_NAMESPACE: namespace,
-      STRATA_JOBS: opts.jobsDir,
-      STRATA_DATA: dataDir,
-      STRATA_TASK_QUEUE: taskQueue,
+      ...env,
       STRATA_MAX_TASKS: String(opts.maxTasks ?? 32),
-      STRATA_SHUTDOWN_GRACE_SECONDS: '5',
       // Folders the bench's tasks write besides their outputs (their own clocks), opened to the sandbox.
       STRATA_SANDBOX_SHARED_PATHS: (opts.sharedPaths ?? []).join(':'),
     },
@@ -69,20 +78,13 @@ export async function runBuild(ctx: BenchContext, worker: StrataWorker, partitio
  * dev server; ready once it says it is running. Returns the API's URL and the administrator's token.
  */
 export async function startStrata(ctx: BenchContext, opts: { name: string; jobsDir: string; env?: Record<string, string> }): Promise<{ url: string; adminToken: string; dataDir: string }> {
-  const { address, namespace } = await ctx.temporal();
-  const dataDir = ctx.tempDir(`${opts.name}-data`);
+  const { dataDir, env } = await strataEnv(ctx, opts);
   const port = await freePort();
   await startNode(ctx, {
     script: path.join(ctx.root, 'src', 'main.ts'),
     env: {
-      ...cleanEnv(),
-      STRATA_TEMPORAL_ADDRESS: address,
-      STRATA_NAMESPACE: namespace,
-      STRATA_JOBS: opts.jobsDir,
-      STRATA_DATA: dataDir,
+      ...env,
       STRATA_PORT: String(port),
-      STRATA_TASK_QUEUE: `bench-${opts.name}-${path.basename(dataDir)}`,
-      STRATA_SHUTDOWN_GRACE_SECONDS: '5',
       ...opts.env,
     },
     readyLine: 'Strata is running.',
