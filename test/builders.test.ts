@@ -11,7 +11,9 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { buildahEnv, buildahGlobalArgs, BuildahBuilder } from '../src/builders/buildah.js';
 import { buildFailure, classifyBuildLog, type ImageBuildRequest } from '../src/builders/builder.js';
-import { KanikoBuilder, withContextStages, DEFAULT_KANIKO_IMAGE } from '../src/builders/kaniko.js';
+import { withContextStages } from '../src/builders/kanikoExecutor.js';
+import { KanikoLocalBuilder } from '../src/builders/kanikoLocal.js';
+import { KanikoPodBuilder, DEFAULT_KANIKO_IMAGE } from '../src/builders/kanikoPod.js';
 import { StrataError } from '../src/errors.js';
 import { mockKubernetesApi } from './helpers/kubernetesApi.js';
 import { makeBaseImage, registryManifest, startRegistry, type TestRegistry } from './helpers/registry.js';
@@ -321,7 +323,7 @@ describe('kaniko', () => {
       fs.chmodSync(path.join(jobtype, 'x/run.sh'), 0o755);
       const secret = path.join(tmp('secret'), 'build.env');
       fs.writeFileSync(secret, 'TOKEN=s3cr3t\n');
-      const builder = new KanikoBuilder({ mode: 'kubernetes', namespace: 'builds', kubeConfig: api.kubeConfig, registryInsecure: true, pollMs: { initial: 5, max: 20 } });
+      const builder = new KanikoPodBuilder({ namespace: 'builds', kubeConfig: api.kubeConfig, registryInsecure: true, pollMs: { initial: 5, max: 20 } });
       const logFile = path.join(tmp('logs'), 'build.log');
       const result = await builder.build({
         contextDir: '/nowhere/on/the/pod',
@@ -405,7 +407,7 @@ describe('kaniko', () => {
       try {
         const dockerfile = path.join(tmp('deploy'), 'Dockerfile');
         fs.writeFileSync(dockerfile, 'FROM python:3.12\nCOPY . /src/job/\n');
-        const builder = new KanikoBuilder({ mode: 'kubernetes', namespace: 'builds', kubeConfig: api.kubeConfig, registryInsecure: false, pollMs: { initial: 5, max: 20 } });
+        const builder = new KanikoPodBuilder({ namespace: 'builds', kubeConfig: api.kubeConfig, registryInsecure: false, pollMs: { initial: 5, max: 20 } });
         const err = await failure(
           builder.build({ contextDir: '/x', dockerfile, destination: 'reg.example/strata/t/j:1', contextUrl: 's3://bucket/ctx.tar.gz', logFile: path.join(tmp('logs'), 'build.log') }),
         );
@@ -426,7 +428,7 @@ describe('kaniko', () => {
     try {
       const dockerfile = path.join(tmp('deploy'), 'Dockerfile');
       fs.writeFileSync(dockerfile, 'FROM scratch\n');
-      const builder = new KanikoBuilder({ mode: 'kubernetes', namespace: 'builds', kubeConfig: api.kubeConfig, registryInsecure: true });
+      const builder = new KanikoPodBuilder({ namespace: 'builds', kubeConfig: api.kubeConfig, registryInsecure: true });
       const err = await failure(builder.build({ contextDir: '/x', dockerfile, destination: 'reg.example/t/j:1', logFile: path.join(tmp('logs'), 'build.log') }));
       expect(err.type).toBe('image_build_failed');
       expect(api.requests).toHaveLength(0);
@@ -467,7 +469,7 @@ echo "INFO[0002] Pushed image"
     const secretPath = path.join(tmp('run'), 'secrets', 'build_secrets');
     const executor = path.join(tmp('bin'), 'executor');
     fs.writeFileSync(executor, fakeExecutor(out, secretPath), { mode: 0o755 });
-    const builder = new KanikoBuilder({ mode: 'local', executorPath: executor, registryInsecure: true, secretPath });
+    const builder = new KanikoLocalBuilder({ executorPath: executor, registryInsecure: true, secretPath });
     const contextDir = tree('ctx', { 'main.py': 'print(1)\n' });
     const dockerfile = path.join(tmp('deploy'), 'Dockerfile');
     fs.writeFileSync(dockerfile, 'FROM 127.0.0.1:5000/base:1\nCOPY --from=jobtype plugin.txt /opt/\nCOPY . /src/job/\n');

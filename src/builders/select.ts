@@ -3,16 +3,18 @@ import type { StrataConfig } from '../config.js';
 import { BuildahBuilder } from './buildah.js';
 import type { ImageBuilder } from './builder.js';
 
-/** Kaniko's module (and the Kubernetes client, ~80 MB) is loaded only when Kaniko is the builder. */
+/** Kaniko's modules are loaded only when Kaniko is the builder, the Kubernetes client (~80 MB) only for its pod builder. */
 export async function imageBuilderFor(config: StrataConfig): Promise<ImageBuilder | undefined> {
   const { builder, registryInsecure, imagesDir } = config.deploy;
   if (builder === 'local') return undefined;
   if (builder === 'buildah') return new BuildahBuilder({ root: imagesDir, registryInsecure });
-  const { KanikoBuilder } = await import('./kaniko.js');
   const { mode, namespace, image } = config.deploy.kaniko;
-  if (mode === 'local') return new KanikoBuilder({ mode, registryInsecure });
-  return new KanikoBuilder({
-    mode,
+  if (mode === 'local') {
+    const { KanikoLocalBuilder } = await import('./kanikoLocal.js');
+    return new KanikoLocalBuilder({ registryInsecure });
+  }
+  const { KanikoPodBuilder } = await import('./kanikoPod.js');
+  return new KanikoPodBuilder({
     namespace,
     image,
     registryInsecure,

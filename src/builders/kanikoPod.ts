@@ -1,8 +1,6 @@
 /**
- * The Kaniko builder, in two modes.
- *
- * `kubernetes`: one Pod per build in a namespace, running the Kaniko executor. The Pod cannot see this
- * machine's disk, so:
+ * Kaniko in Kubernetes: one Pod per build in a namespace, running the Kaniko executor. The Pod cannot see
+ * this machine's disk, so:
  *  - the job's sources reach it through an init container that clones the repository and checks out the
  *    commit (`context: { kind: 'git', repo, commit, subPath }`) into an emptyDir shared with Kaniko; or,
  *    with `context: { kind: 'url', url }` (or `contextUrl`), Kaniko fetches the context itself
@@ -15,63 +13,32 @@
  * The digest comes back through `--digest-file=/dev/termination-log`: the container's terminated state
  * message. The Pod is polled with backoff until it ends, its log is appended to the build log and read
  * exactly like buildah's (classifyBuildLog), and the Pod, ConfigMap and Secret are deleted.
- *
- * `local`: runs an `executor` binary on this machine (Strata itself in a Kaniko-based container) with
- * the same arguments, `--context=dir://<contextDir>` and `--digest-file=<tmp>`. Kaniko unpacks the base
- * image over the root filesystem it runs in, so builds in one process run one at a time.
- *
- * Named contexts (`buildContexts`, e.g. `COPY --from=jobtype x`): Kaniko has no `--build-context`. Each
- * one is copied into the build context as `.strata-contexts/<name>/` (a staged copy of the checkout in
- * local mode; ConfigMap files copied in by the init container in Kubernetes), and the Dockerfile gets a
- * stage per name before its first FROM: `FROM scratch AS <name>` + `COPY .strata-contexts/<name>/ /`, so
- * `COPY --from=<name> ...` resolves to that stage unchanged. Not possible with a URL context.
+ * Flags and named contexts are shared with the local builder (src/builders/kanikoExecutor.ts,
+ * src/builders/kanikoLocal.ts). This module alone loads the Kubernetes client (~80 MB): src/builders/select.ts
+ * imports it only when the pod builder is configured.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, KubeConfig, type V1Pod, type V1Volume, type V1VolumeMount } from '@kubernetes/client-node';
 import { StrataError } from '../errors.js';
-import {
-  BuildLog,
-  buildFailure,
-  cancelledError,
-  registryHost,
-  runLogged,
-  shellLine,
-  type ImageBuildRequest,
-  type ImageBuildResult,
-  type ImageBuilder,
-} from './builder.js';
+import { BuildLog, buildFailure, cancelledError, type ImageBuildRequest, type ImageBuildResult, type ImageBuilder } from './builder.js';
+import { CACHE_HIT, CONTEXTS_DIR, SECRET_TARGET, checkContextNames, executorArgs, withContextStages, type KanikoCommonOptions } from './kanikoExecutor.js';
 
 export const DEFAULT_KANIKO_IMAGE = 'gcr.io/kaniko-project/executor:v1.23.2';
 export const DEFAULT_GIT_IMAGE = 'alpine/git:2.47.2';
-/** Where named contexts go inside the build context. */
-export const CONTEXTS_DIR = '.strata-contexts';
 /** Where the ConfigMap (Dockerfile, named contexts' files) is mounted in the Pod. */
 export const BUILD_FILES_MOUNT = '/strata/build';
-export const SECRET_TARGET = '/run/secrets/build_secrets';
 /** ConfigMaps hold at most 1 MiB; leave room for the Dockerfile and the object's own fields. */
 const CONFIGMAP_BUDGET = 900 * 1024;
 
 export type KanikoSource = { kind: 'git'; repo: string; commit: string; subPath?: string } | { kind: 'url'; url: string };
 
 export interface KanikoBuildRequest extends ImageBuildRequest {
-  /** Where the Pod gets the sources (Kubernetes mode). */
+  /** Where the Pod gets the sources. */
   context?: KanikoSource;
   /** Shorthand for `context: { kind: 'url', url }`. */
   contextUrl?: string;
-}
-
-interface KanikoCommonOptions {
-  /** Push and pull over plain HTTP (`--insecure`, `--insecure-pull`). */
-  registryInsecure: boolean;
-  /** `--cache-repo`; default `<destination's registry>/cache`. */
-  cacheRepo?: string;
-  /** `--cache=true` unless false. */
-  cache?: boolean;
-  /** More executor flags, e.g. `--snapshot-mode=redo`. */
-  extraArgs?: string[];
 }
 
 export interface KubeConfigOptions {
@@ -81,8 +48,7 @@ export interface KubeConfigOptions {
   currentContext: string;
 }
 
-export interface KanikoKubernetesOptions extends KanikoCommonOptions {
-  mode: 'kubernetes';
+export interface KanikoPodOptions extends KanikoCommonOptions {
   namespace: string;
   /** A KubeConfig, or options for `loadFromOptions`; default `loadFromDefault()`. */
   kubeConfig?: KubeConfig | KubeConfigOptions;
@@ -100,130 +66,17 @@ export interface KanikoKubernetesOptions extends KanikoCommonOptions {
   pollMs?: { initial: number; max: number };
 }
 
-export interface KanikoLocalOptions extends KanikoCommonOptions {
-  mode: 'local';
-  /** Default /kaniko/executor. */
-  executorPath?: string;
-  /** Where the build secret is placed for RUN steps (and kept out of the image); default /run/secrets/build_secrets. */
-  secretPath?: string;
-}
-
-export type KanikoOptions = KanikoKubernetesOptions | KanikoLocalOptions;
-
-const CACHE_HIT = /Using caching version of cmd/;
-
-/** Executor flags common to both modes; `context`, `dockerfile` and `digest-file` differ. */
-function executorArgs(opts: KanikoCommonOptions, req: ImageBuildRequest, where: { context: string; dockerfile: string; digestFile: string }): string[] {
-  const args = [`--context=${where.context}`, `--dockerfile=${where.dockerfile}`, `--destination=${req.destination}`];
-  if (opts.cache !== false) {
-    args.push('--cache=true');
-    const cacheRepo = opts.cacheRepo ?? (registryHost(req.destination) ? `${registryHost(req.destination)}/cache` : undefined);
-    if (cacheRepo) args.push(`--cache-repo=${cacheRepo}`);
-  }
-  args.push(`--digest-file=${where.digestFile}`);
-  if (opts.registryInsecure) args.push('--insecure', '--insecure-pull');
-  for (const [k, v] of Object.entries(req.buildArgs ?? {})) args.push(`--build-arg=${k}=${v}`);
-  args.push(...(opts.extraArgs ?? []));
-  return args;
-}
-
-/**
- * The Dockerfile with a stage per named context before its first FROM (after parser directives and
- * global ARGs, which must stay first): `FROM scratch AS <name>` + `COPY .strata-contexts/<name>/ /`.
- */
-export function withContextStages(dockerfile: string, names: string[]): string {
-  if (names.length === 0) return dockerfile;
-  const lines = dockerfile.split('\n');
-  const existing = new Set<string>();
-  for (const line of lines) {
-    const m = /^\s*FROM\s.*\sAS\s+(\S+)\s*$/i.exec(line);
-    if (m) existing.add(m[1]!.toLowerCase());
-  }
-  const clash = names.find((n) => existing.has(n.toLowerCase()));
-  if (clash) throw new StrataError('image_build_failed', `the Dockerfile has a stage named "${clash}", the name of a build context`);
-  let first = lines.findIndex((l) => /^\s*FROM\s/i.test(l));
-  if (first < 0) first = lines.length;
-  const stages = names.flatMap((n) => [`FROM scratch AS ${n}`, `COPY ${CONTEXTS_DIR}/${n}/ /`, '']);
-  return [...lines.slice(0, first), ...stages, ...lines.slice(first)].join('\n');
-}
-
-function checkContextNames(contexts: Record<string, string>): string[] {
-  const names = Object.keys(contexts);
-  for (const n of names) if (!/^[a-z0-9][a-z0-9._-]*$/.test(n)) throw new StrataError('image_build_failed', `build context name "${n}" is not a valid stage name`);
-  return names;
-}
-
-export class KanikoBuilder implements ImageBuilder {
+export class KanikoPodBuilder implements ImageBuilder {
   readonly name = 'kaniko';
-  private queue: Promise<unknown> = Promise.resolve();
   private core?: CoreV1Api;
 
-  constructor(private readonly options: KanikoOptions) {}
+  constructor(private readonly options: KanikoPodOptions) {}
 
   build(req: KanikoBuildRequest): Promise<ImageBuildResult> {
-    if (this.options.mode === 'kubernetes') return this.buildInPod(req, this.options);
-    const options = this.options;
-    // One local build at a time: each takes over the filesystem it runs in.
-    const run = this.queue.then(() => this.buildLocally(req, options));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.buildInPod(req, this.options);
   }
 
-  // --- local -------------------------------------------------------------------------------------------
-
-  private async buildLocally(req: ImageBuildRequest, opts: KanikoLocalOptions): Promise<ImageBuildResult> {
-    const what = `building ${req.destination} with kaniko`;
-    if (req.signal?.aborted) throw cancelledError(req.signal, what);
-    const executor = opts.executorPath ?? '/kaniko/executor';
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-kaniko-'));
-    let cachedSteps = 0;
-    const log = new BuildLog(req.logFile, (line) => {
-      if (CACHE_HIT.test(line)) cachedSteps++;
-      req.onLog?.(line);
-    });
-    const secretPath = opts.secretPath ?? SECRET_TARGET;
-    let placedSecret = false;
-    try {
-      let context = req.contextDir;
-      let dockerfile = req.dockerfile;
-      const names = checkContextNames(req.buildContexts ?? {});
-      if (names.length > 0) {
-        // A staged copy: the checkout itself is left as it is.
-        context = path.join(tmp, 'context');
-        fs.cpSync(req.contextDir, context, { recursive: true, verbatimSymlinks: true });
-        for (const n of names) fs.cpSync(req.buildContexts![n]!, path.join(context, CONTEXTS_DIR, n), { recursive: true, dereference: true });
-        dockerfile = path.join(tmp, 'Dockerfile');
-        fs.writeFileSync(dockerfile, withContextStages(fs.readFileSync(req.dockerfile, 'utf8'), names));
-      }
-      const digestFile = path.join(tmp, 'digest');
-      const args = executorArgs(opts, req, { context: `dir://${context}`, dockerfile, digestFile });
-      if (req.secretEnvFile !== undefined) {
-        if (fs.existsSync(secretPath)) throw new StrataError('image_build_failed', `${secretPath} already exists: another build's secret, or not Strata's`);
-        fs.mkdirSync(path.dirname(secretPath), { recursive: true });
-        fs.copyFileSync(req.secretEnvFile, secretPath);
-        fs.chmodSync(secretPath, 0o600);
-        placedSecret = true;
-        args.push(`--ignore-path=${secretPath}`);
-      }
-      log.note(shellLine(executor, args));
-      const ran = await runLogged(executor, args, { log, signal: req.signal });
-      if (ran.aborted) throw cancelledError(req.signal, what);
-      if (ran.exitCode !== 0)
-        throw buildFailure(log.tail.toString(), `${what} failed (exit ${ran.exitCode ?? ran.signal})`, { details: { builder: this.name, destination: req.destination } });
-      const digest = fs.existsSync(digestFile) ? fs.readFileSync(digestFile, 'utf8').trim() : '';
-      if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new StrataError('image_build_failed', `kaniko built ${req.destination} but wrote no digest`);
-      log.note(`pushed ${req.destination}@${digest}${cachedSteps > 0 ? ` (${cachedSteps} cached steps)` : ''}`);
-      return { image: req.destination, digest, cachedSteps };
-    } finally {
-      log.close();
-      if (placedSecret) fs.rmSync(secretPath, { force: true });
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  }
-
-  // --- kubernetes --------------------------------------------------------------------------------------
-
-  private api(opts: KanikoKubernetesOptions): CoreV1Api {
+  private api(opts: KanikoPodOptions): CoreV1Api {
     if (!this.core) {
       let kc: KubeConfig;
       if (opts.kubeConfig instanceof KubeConfig) kc = opts.kubeConfig;
@@ -237,7 +90,7 @@ export class KanikoBuilder implements ImageBuilder {
     return this.core;
   }
 
-  private async buildInPod(req: KanikoBuildRequest, opts: KanikoKubernetesOptions): Promise<ImageBuildResult> {
+  private async buildInPod(req: KanikoBuildRequest, opts: KanikoPodOptions): Promise<ImageBuildResult> {
     const what = `building ${req.destination} with kaniko`;
     if (req.signal?.aborted) throw cancelledError(req.signal, what);
     const source: KanikoSource | undefined = req.context ?? (req.contextUrl !== undefined ? { kind: 'url', url: req.contextUrl } : opts.contextFor?.(req));
@@ -357,7 +210,7 @@ export class KanikoBuilder implements ImageBuilder {
   }
 
   /** Polls the Pod with backoff until it succeeded or failed, a container cannot start, or the signal fires. */
-  private async waitForPod(core: CoreV1Api, namespace: string, name: string, opts: KanikoKubernetesOptions, signal?: AbortSignal): Promise<V1Pod | 'aborted'> {
+  private async waitForPod(core: CoreV1Api, namespace: string, name: string, opts: KanikoPodOptions, signal?: AbortSignal): Promise<V1Pod | 'aborted'> {
     const { initial, max } = opts.pollMs ?? { initial: 250, max: 5000 };
     let delay = initial;
     for (;;) {
