@@ -12,7 +12,8 @@ import { PostgresDags } from './postgresDags.js';
 import { PostgresDeployments } from './postgresDeployments.js';
 import { clientConfig, createPool, migrate, transaction, type Queryable } from './postgresPool.js';
 import { PostgresSchedules } from './postgresSchedules.js';
-import { toBuild, toEvent, toPartition, toPlanned, toTask, toToken, type BuildRow, type EventRow, type PartitionRow, type TaskRow, type TokenRow } from './rows.js';
+import { PostgresTokens } from './postgresTokens.js';
+import { toBuild, toEvent, toPartition, toPlanned, toTask, type BuildRow, type EventRow, type PartitionRow, type TaskRow } from './rows.js';
 import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from './store.js';
 import type { BuildRecord, NewBuildEvent, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
@@ -28,6 +29,7 @@ export class PostgresStore implements Store {
   readonly schedules: PostgresSchedules;
   readonly backfills: PostgresBackfills;
   readonly claims: PostgresClaims;
+  private readonly tokens: PostgresTokens;
   private readonly listeners = new Set<() => void>();
   private listening: Promise<pg.Client | undefined> | undefined;
   private closed = false;
@@ -41,6 +43,7 @@ export class PostgresStore implements Store {
     this.schedules = new PostgresSchedules(pool);
     this.backfills = new PostgresBackfills(pool);
     this.claims = new PostgresClaims(pool);
+    this.tokens = new PostgresTokens(pool);
   }
 
   /** Connects and brings the schema up to date. */
@@ -409,34 +412,11 @@ export class PostgresStore implements Store {
     return rows.map(toPartition);
   }
 
-  async saveToken(token: TokenRecord, sha256: string): Promise<void> {
-    await this.pool.query(`INSERT INTO tokens (id, sha256, team, name, created_at) VALUES ($1, $2, $3, $4, $5)`, [
-      token.id,
-      sha256,
-      token.team ?? null,
-      token.name,
-      token.createdAtMs,
-    ]);
-  }
-
-  async findToken(sha256: string): Promise<TokenRecord | undefined> {
-    const row = (await this.pool.query<TokenRow>(`SELECT * FROM tokens WHERE sha256 = $1`, [sha256])).rows[0];
-    return row && toToken(row);
-  }
-
-  async listTokens(): Promise<TokenRecord[]> {
-    return (await this.pool.query<TokenRow>(`SELECT * FROM tokens ORDER BY created_at, id`)).rows.map(toToken);
-  }
-
-  async revokeToken(id: string): Promise<'revoked' | 'not_found' | 'last_admin'> {
-    // The administrators' rows are locked first, so two revocations at once cannot remove the last two.
-    return transaction(this.pool, async (c) => {
-      await c.query(`SELECT id FROM tokens WHERE team IS NULL FOR UPDATE`);
-      const deleted = await c.query(`DELETE FROM tokens WHERE id = $1 AND (team IS NOT NULL OR (SELECT count(*) FROM tokens WHERE team IS NULL) > 1)`, [id]);
-      if ((deleted.rowCount ?? 0) > 0) return 'revoked';
-      return (await c.query(`SELECT 1 FROM tokens WHERE id = $1`, [id])).rows.length > 0 ? 'last_admin' : 'not_found';
-    });
-  }
+  // Store's token methods, answered by src/store/postgresTokens.ts.
+  readonly saveToken = (token: TokenRecord, sha256: string): Promise<void> => this.tokens.save(token, sha256);
+  readonly findToken = (sha256: string): Promise<TokenRecord | undefined> => this.tokens.find(sha256);
+  readonly listTokens = (): Promise<TokenRecord[]> => this.tokens.list();
+  readonly revokeToken = (id: string): Promise<'revoked' | 'not_found' | 'last_admin'> => this.tokens.revoke(id);
 
   async close(): Promise<void> {
     this.closed = true;

@@ -8,7 +8,8 @@ import { SqliteClaims } from './sqliteClaims.js';
 import { SqliteSchedules } from './sqliteSchedules.js';
 import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
-import { toBuild, toEvent, toPartition, toPlanned, toTask, toToken, type BuildRow, type EventRow, type PartitionRow, type TaskRow, type TokenRow } from './rows.js';
+import { SqliteTokens } from './sqliteTokens.js';
+import { toBuild, toEvent, toPartition, toPlanned, toTask, type BuildRow, type EventRow, type PartitionRow, type TaskRow } from './rows.js';
 import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from './store.js';
 import type { BuildRecord, NewBuildEvent, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
@@ -61,13 +62,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_id ON tasks (build_id, task_id);
 CREATE INDEX IF NOT EXISTS tasks_by_job_status ON tasks (job, status);
 CREATE INDEX IF NOT EXISTS tasks_delegated ON tasks (task_id) WHERE status = 'delegated';
 CREATE INDEX IF NOT EXISTS builds_newest ON builds (created_at DESC, build_id DESC);
-CREATE TABLE IF NOT EXISTS tokens (
-  id TEXT PRIMARY KEY,
-  sha256 TEXT NOT NULL UNIQUE,
-  team TEXT,
-  name TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS partitions (
   ref TEXT PRIMARY KEY,
   status TEXT NOT NULL,
@@ -98,6 +92,7 @@ export class SqliteStore implements Store {
   readonly schedules: SqliteSchedules;
   readonly backfills: SqliteBackfills;
   readonly claims: SqliteClaims;
+  private readonly tokens: SqliteTokens;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -121,6 +116,7 @@ export class SqliteStore implements Store {
     this.schedules = new SqliteSchedules(this.db);
     this.backfills = new SqliteBackfills(this.db, (row) => toEvent(row as EventRow));
     this.claims = new SqliteClaims(this.db);
+    this.tokens = new SqliteTokens(this.db);
   }
 
   async appendEvents(events: NewBuildEvent[]): Promise<void> {
@@ -421,29 +417,11 @@ export class SqliteStore implements Store {
     return rows.map(toPartition);
   }
 
-  async saveToken(token: TokenRecord, sha256: string): Promise<void> {
-    this.db
-      .prepare(`INSERT INTO tokens (id, sha256, team, name, created_at) VALUES (?, ?, ?, ?, ?)`)
-      .run(token.id, sha256, token.team ?? null, token.name, token.createdAtMs);
-  }
-
-  async findToken(sha256: string): Promise<TokenRecord | undefined> {
-    const row = this.db.prepare(`SELECT * FROM tokens WHERE sha256 = ?`).get(sha256) as TokenRow | undefined;
-    return row && toToken(row);
-  }
-
-  async listTokens(): Promise<TokenRecord[]> {
-    return (this.db.prepare(`SELECT * FROM tokens ORDER BY created_at, id`).all() as TokenRow[]).map(toToken);
-  }
-
-  async revokeToken(id: string): Promise<'revoked' | 'not_found' | 'last_admin'> {
-    // One statement, so two revocations at once cannot remove the last two administrators' tokens.
-    const deleted = this.db
-      .prepare(`DELETE FROM tokens WHERE id = ? AND (team IS NOT NULL OR (SELECT count(*) FROM tokens WHERE team IS NULL) > 1)`)
-      .run(id).changes;
-    if (deleted > 0) return 'revoked';
-    return this.db.prepare(`SELECT 1 FROM tokens WHERE id = ?`).get(id) ? 'last_admin' : 'not_found';
-  }
+  // Store's token methods, answered by src/store/sqliteTokens.ts.
+  readonly saveToken = (token: TokenRecord, sha256: string): Promise<void> => this.tokens.save(token, sha256);
+  readonly findToken = (sha256: string): Promise<TokenRecord | undefined> => this.tokens.find(sha256);
+  readonly listTokens = (): Promise<TokenRecord[]> => this.tokens.list();
+  readonly revokeToken = (id: string): Promise<'revoked' | 'not_found' | 'last_admin'> => this.tokens.revoke(id);
 
   async close(): Promise<void> {
     this.db.close();
