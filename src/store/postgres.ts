@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { JobStatus, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { generationOf } from '../engine/ids.js';
+import { buildConditions, eventConditions } from './conditions.js';
 import { PostgresBackfills } from './postgresBackfills.js';
 import { PostgresClaims } from './postgresClaims.js';
 import { PostgresDags } from './postgresDags.js';
@@ -295,27 +296,9 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<BuildEventOf[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const filter = (clause: string, value: unknown) => {
-      params.push(value);
-      where.push(clause.replace('?', `$${params.length}`));
-    };
-    let from = 'events e';
-    if (query.partition !== undefined) {
-      from = 'event_partitions p JOIN events e ON e.event_id = p.event_id';
-      filter('p.partition = ?', query.partition);
-    }
-    const filters: [string, unknown][] = [
-      ['e.build_id = ?', query.buildId],
-      ['e.job = ?', query.job],
-      ['e.type = ?', query.type],
-      ['e.event_id > ?', query.afterId],
-    ];
-    for (const [clause, value] of filters) if (value !== undefined) filter(clause, value);
-    params.push(query.limit ?? 10_000);
-    const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.event_id LIMIT $${params.length}`;
-    return (await this.pool.query<EventRow>(sql, params)).rows.map(toEvent);
+    const { from, conditions } = eventConditions(query, 'postgres');
+    const sql = `SELECT e.* FROM ${from} ${conditions.where} ORDER BY e.event_id LIMIT ${conditions.param(query.limit ?? 10_000)}`;
+    return (await this.pool.query<EventRow>(sql, conditions.params)).rows.map(toEvent);
   }
 
   async getBuild(buildId: string): Promise<BuildRecord | undefined> {
@@ -324,27 +307,9 @@ export class PostgresStore implements Store {
   }
 
   async listBuilds(query: BuildQuery): Promise<BuildRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const filter = (clause: string, ...values: unknown[]) => {
-      let sql = clause;
-      for (const value of values) {
-        params.push(value);
-        sql = sql.replace('?', `$${params.length}`);
-      }
-      where.push(sql);
-    };
-    if (query.team !== undefined) filter('team = ?', query.team);
-    if (query.status !== undefined) filter('status = ?', query.status);
-    if (query.partition !== undefined)
-      filter(`build_id IN (SELECT e.build_id FROM event_partitions p JOIN events e ON e.event_id = p.event_id WHERE p.partition = ?)`, query.partition);
-    if (query.before) filter('(created_at < ? OR (created_at = ? AND build_id < ?))', query.before.createdAtMs, query.before.createdAtMs, query.before.buildId);
-    params.push(query.limit);
-    const { rows } = await this.pool.query<BuildRow>(
-      `SELECT * FROM builds ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, build_id DESC LIMIT $${params.length}`,
-      params,
-    );
-    return rows.map(toBuild);
+    const conditions = buildConditions(query, 'postgres');
+    const sql = `SELECT * FROM builds ${conditions.where} ORDER BY created_at DESC, build_id DESC LIMIT ${conditions.param(query.limit)}`;
+    return (await this.pool.query<BuildRow>(sql, conditions.params)).rows.map(toBuild);
   }
 
   async savePlan(buildId: string, tasks: PlannedTask[]): Promise<void> {
@@ -412,7 +377,7 @@ export class PostgresStore implements Store {
     return rows.map(toPartition);
   }
 
-  // Store's token methods, answered by src/store/postgresTokens.ts.
+  // Store's token methods, answered by src/store/postgresTokens.ts: the same four delegations as SqliteStore's (src/store/sqlite.ts), a store per dialect.
   readonly saveToken = (token: TokenRecord, sha256: string): Promise<void> => this.tokens.save(token, sha256);
   readonly findToken = (sha256: string): Promise<TokenRecord | undefined> => this.tokens.find(sha256);
   readonly listTokens = (): Promise<TokenRecord[]> => this.tokens.list();

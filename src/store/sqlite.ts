@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { JobStatus, type BuildEventOf, type Failure, type PartitionManifest, type PartitionRef } from '../generated/databuild.js';
 import { generationOf } from '../engine/ids.js';
+import { buildConditions, eventConditions } from './conditions.js';
 import { SqliteBackfills } from './sqliteBackfills.js';
 import { SqliteClaims } from './sqliteClaims.js';
 import { SqliteSchedules } from './sqliteSchedules.js';
@@ -14,6 +15,7 @@ import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from 
 import type { BuildRecord, NewBuildEvent, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
+// The same tables as src/store/migrations/postgres/001_initial.sql's, in SQLite's dialect: two dialects of one schema (the migration is applied to existing databases as it is).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   event_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -315,28 +317,9 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<BuildEventOf[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    let from = 'events e';
-    if (query.partition !== undefined) {
-      from = 'event_partitions p JOIN events e ON e.event_id = p.event_id';
-      where.push('p.partition = ?');
-      params.push(query.partition);
-    }
-    const filters: [string, unknown][] = [
-      ['e.build_id = ?', query.buildId],
-      ['e.job = ?', query.job],
-      ['e.type = ?', query.type],
-      ['e.event_id > ?', query.afterId],
-    ];
-    for (const [clause, value] of filters)
-      if (value !== undefined) {
-        where.push(clause);
-        params.push(value);
-      }
-    const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.event_id LIMIT ?`;
-    params.push(query.limit ?? 10_000);
-    return (this.db.prepare(sql).all(...params) as EventRow[]).map(toEvent);
+    const { from, conditions } = eventConditions(query, 'sqlite');
+    const sql = `SELECT e.* FROM ${from} ${conditions.where} ORDER BY e.event_id LIMIT ${conditions.param(query.limit ?? 10_000)}`;
+    return (this.db.prepare(sql).all(...conditions.params) as EventRow[]).map(toEvent);
   }
 
   async getBuild(buildId: string): Promise<BuildRecord | undefined> {
@@ -345,21 +328,9 @@ export class SqliteStore implements Store {
   }
 
   async listBuilds(query: BuildQuery): Promise<BuildRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const filter = (clause: string, ...values: unknown[]) => {
-      where.push(clause);
-      params.push(...values);
-    };
-    if (query.team !== undefined) filter('team = ?', query.team);
-    if (query.status !== undefined) filter('status = ?', query.status);
-    if (query.partition !== undefined)
-      filter(`build_id IN (SELECT e.build_id FROM event_partitions p JOIN events e ON e.event_id = p.event_id WHERE p.partition = ?)`, query.partition);
-    if (query.before) filter('(created_at < ? OR (created_at = ? AND build_id < ?))', query.before.createdAtMs, query.before.createdAtMs, query.before.buildId);
-    const rows = this.db
-      .prepare(`SELECT * FROM builds ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, build_id DESC LIMIT ?`)
-      .all(...params, query.limit) as BuildRow[];
-    return rows.map(toBuild);
+    const conditions = buildConditions(query, 'sqlite');
+    const sql = `SELECT * FROM builds ${conditions.where} ORDER BY created_at DESC, build_id DESC LIMIT ${conditions.param(query.limit)}`;
+    return (this.db.prepare(sql).all(...conditions.params) as BuildRow[]).map(toBuild);
   }
 
   async savePlan(buildId: string, tasks: PlannedTask[]): Promise<void> {

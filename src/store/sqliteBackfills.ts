@@ -3,6 +3,7 @@ import type { BuildEventOf } from '../generated/databuild.js';
 import type { BackfillRecord, BackfillState, BackfillStatus, BackfillStore } from './backfills.js';
 import { BACKFILL_STATES as STATES, toBackfill, type BackfillRow } from './rows.js';
 
+// The same tables as src/store/migrations/postgres/001_initial.sql's, in SQLite's dialect: two dialects of one schema (the migration is applied to existing databases as it is).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS backfills (
   id TEXT PRIMARY KEY,

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { blocks, type ClaimHolder, type ClaimStore, type JobClaim } from './claims.js';
 
+// The same tables as src/store/migrations/postgres/001_initial.sql's, in SQLite's dialect: two dialects of one schema (the migration is applied to existing databases as it is).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS job_claims (
   team TEXT NOT NULL,

@@ -4,6 +4,7 @@ import type { NewBuildEvent } from '../engine/records.js';
 import type { DagNodeRecord, DagNodeSpec, DagRunRecord, DagStore } from './dags.js';
 import { toDagNode, toDagRun, type NodeRow, type RunRow } from './rows.js';
 
+// The same tables as src/store/migrations/postgres/001_initial.sql's, in SQLite's dialect: two dialects of one schema (the migration is applied to existing databases as it is).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS dag_runs (
   run_id TEXT PRIMARY KEY,

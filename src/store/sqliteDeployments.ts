@@ -1,7 +1,9 @@
 import type Database from 'better-sqlite3';
+import { Conditions } from './conditions.js';
 import type { DeploymentEvent, DeploymentQuery, DeploymentRecord, DeploymentStore, DeploymentUpdate, JobPin, NewDeploymentEvent } from './deployments.js';
 import { DEPLOYMENT_COLUMNS, deploymentEventValues, toDeployment, toDeploymentEvent, type DeploymentEventRow, type DeploymentRow } from './rows.js';
 
+// The same tables as src/store/migrations/postgres/001_initial.sql's, in SQLite's dialect: two dialects of one schema (the migration is applied to existing databases as it is).
 export const DEPLOYMENTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS deployments (
   id TEXT PRIMARY KEY,
@@ -104,20 +106,13 @@ export class SqliteDeployments implements DeploymentStore {
   }
 
   async list(q: DeploymentQuery): Promise<DeploymentRecord[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    const when = (clause: string, ...values: unknown[]) => {
-      where.push(clause);
-      args.push(...values);
-    };
-    if (q.team !== undefined) when('team = ?', q.team);
-    if (q.job !== undefined) when('job = ?', q.job);
-    if (q.status !== undefined) when('status = ?', q.status);
-    if (q.before) when('(created_at < ? OR (created_at = ? AND id < ?))', q.before.createdAtMs, q.before.createdAtMs, q.before.id);
-    const rows = this.db
-      .prepare(`SELECT * FROM deployments ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`)
-      .all(...args, q.limit) as DeploymentRow[];
-    return rows.map(toDeployment);
+    const conditions = new Conditions('sqlite');
+    if (q.team !== undefined) conditions.add('team = ?', q.team);
+    if (q.job !== undefined) conditions.add('job = ?', q.job);
+    if (q.status !== undefined) conditions.add('status = ?', q.status);
+    if (q.before) conditions.add('(created_at < ? OR (created_at = ? AND id < ?))', q.before.createdAtMs, q.before.createdAtMs, q.before.id);
+    const sql = `SELECT * FROM deployments ${conditions.where} ORDER BY created_at DESC, id DESC LIMIT ${conditions.param(q.limit)}`;
+    return (this.db.prepare(sql).all(...conditions.params) as DeploymentRow[]).map(toDeployment);
   }
 
   async current(): Promise<DeploymentRecord[]> {

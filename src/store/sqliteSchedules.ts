@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { toSchedule, type ScheduleRow } from './rows.js';
 import type { ScheduleRecord, ScheduleStore } from './schedules.js';
 
+// The same tables as src/store/migrations/postgres/001_initial.sql's, in SQLite's dialect: two dialects of one schema (the migration is applied to existing databases as it is).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS schedules (
   team TEXT NOT NULL,
