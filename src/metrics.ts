@@ -19,63 +19,26 @@ import type { NewBuildEvent } from './engine/records.js';
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'strata_' });
 
+/** A counter of the registry (every metric of Strata's is one). */
+function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+/** A histogram of the registry, with its buckets (seconds). */
+function histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+  return new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+}
+
 export const metrics = {
-  builds: new Counter({
-    name: 'strata_builds_total',
-    help: 'Builds by status: requested when a build starts, then completed, failed or cancelled',
-    labelNames: ['status'] as const,
-    registers: [registry],
-  }),
-  tasks: new Counter({
-    name: 'strata_tasks_total',
-    help: 'Tasks that ended, by job and status (succeeded, failed, cancelled)',
-    labelNames: ['job', 'status'] as const,
-    registers: [registry],
-  }),
-  taskAttempts: new Counter({
-    name: 'strata_task_attempts_total',
-    help: 'Attempts of task processes by job and outcome: started, succeeded, failed, launch_failed, handed_over (its worker stopped)',
-    labelNames: ['job', 'outcome'] as const,
-    registers: [registry],
-  }),
-  taskDuration: new Histogram({
-    name: 'strata_task_duration_seconds',
-    help: "How long a task's process ran, by job and outcome (succeeded, failed, handed_over)",
-    labelNames: ['job', 'outcome'] as const,
-    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
-    registers: [registry],
-  }),
-  taskScheduleToStart: new Histogram({
-    name: 'strata_task_schedule_to_start_seconds',
-    help: 'How long an attempt of a task waited on the tasks queue for a worker, by job',
-    labelNames: ['job'] as const,
-    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900],
-    registers: [registry],
-  }),
-  delegations: new Counter({
-    name: 'strata_partition_delegations_total',
-    help: 'Tasks a build delegated to the build already running them, by job',
-    labelNames: ['job'] as const,
-    registers: [registry],
-  }),
-  skips: new Counter({
-    name: 'strata_partition_skips_total',
-    help: 'Tasks a build skipped because another build made their partitions live, by job',
-    labelNames: ['job'] as const,
-    registers: [registry],
-  }),
-  deployments: new Counter({
-    name: 'strata_deployments_total',
-    help: 'Deployments that ended, by outcome (succeeded, failed)',
-    labelNames: ['outcome'] as const,
-    registers: [registry],
-  }),
-  scheduleTicks: new Counter({
-    name: 'strata_schedule_ticks_total',
-    help: "Schedule times by outcome: skipped (overlap skip), late (not live by the deadline); a tick's own run is Temporal's temporal_workflow_completed{workflow_type=\"scheduledBuild\"}",
-    labelNames: ['schedule', 'outcome'] as const,
-    registers: [registry],
-  }),
+  builds: counter('strata_builds_total', 'Builds by status: requested when a build starts, then completed, failed or cancelled', ['status']),
+  tasks: counter('strata_tasks_total', 'Tasks that ended, by job and status (succeeded, failed, cancelled)', ['job', 'status']),
+  taskAttempts: counter('strata_task_attempts_total', 'Attempts of task processes by job and outcome: started, succeeded, failed, launch_failed, handed_over (its worker stopped)', ['job', 'outcome']),
+  taskDuration: histogram('strata_task_duration_seconds', "How long a task's process ran, by job and outcome (succeeded, failed, handed_over)", ['job', 'outcome'], [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600]),
+  taskScheduleToStart: histogram('strata_task_schedule_to_start_seconds', 'How long an attempt of a task waited on the tasks queue for a worker, by job', ['job'], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900]),
+  delegations: counter('strata_partition_delegations_total', 'Tasks a build delegated to the build already running them, by job', ['job']),
+  skips: counter('strata_partition_skips_total', 'Tasks a build skipped because another build made their partitions live, by job', ['job']),
+  deployments: counter('strata_deployments_total', 'Deployments that ended, by outcome (succeeded, failed)', ['outcome']),
+  scheduleTicks: counter('strata_schedule_ticks_total', "Schedule times by outcome: skipped (overlap skip), late (not live by the deadline); a tick's own run is Temporal's temporal_workflow_completed{workflow_type=\"scheduledBuild\"}", ['schedule', 'outcome']),
 };
 
 const seconds = (ms: number) => ms / 1000;
@@ -96,6 +59,7 @@ export function observeEvents(events: NewBuildEvent[]): void {
 
 function observeEvent(event: NewBuildEvent): void {
   const job = event.job ?? '';
+  // A case an event type, each counting its own metric and labels: cases alike in form, not repeated logic.
   switch (event.type) {
     case 'build_requested':
       metrics.builds.inc({ status: 'requested' });

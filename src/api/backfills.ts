@@ -319,6 +319,7 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
       },
     }),
 
+    // The declaration of a cancel route, as src/api/builds.ts's /builds/:id/cancel: route fields alike, the handlers are not.
     defineRoute({
       method: 'post',
       path: '/api/v1/backfills/:id/cancel',
@@ -342,6 +343,7 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
       },
     }),
 
+    // A route's declaration (method, path, summary, tag, access, schemas, errors), the form of every route, as src/api/schedules.ts's create.
     defineRoute({
       method: 'post',
       path: '/api/v1/backfills/:id/retry',

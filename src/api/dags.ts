@@ -122,6 +122,7 @@ const DagRunBodyDocument = z
   })
   .meta({ description: 'The meta-jobs format. Problems the schema cannot say (duplicates, unknown dependencies, cycles, jobs not deployed) are a 400 naming each job' });
 
+// Routes are declared as in src/api/builds.ts (the deps they use, then defineRoute's fields): a form every route file shares.
 export function dagRoutes(deps: ApiDeps): Route[] {
   const { store, client } = deps;
   return [

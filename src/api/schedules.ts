@@ -214,38 +214,25 @@ export function scheduleRoutes(deps: ApiDeps): Route[] {
         return undefined;
       },
     }),
-    defineRoute({
-      method: 'post',
-      path: '/api/v1/schedules/:team/:name/pause',
-      summary: 'Pause a schedule: no tick starts until it is unpaused',
-      tag: 'schedules',
-      access: 'token',
-      params: ScheduleParams,
-      body: z.strictObject({ note: z.string().max(1000).optional() }).optional(),
-      responses: { 204: { description: 'Paused' } },
-      errors: [404],
-      async handler({ params, body, principal }) {
-        await owned(principal, params.team, params.name);
-        await scheduleHandle(deps.client, params.team, params.name).pause(body?.note ?? `paused by ${actorOf(principal)}`);
-        return undefined;
-      },
-    }),
-    defineRoute({
-      method: 'post',
-      path: '/api/v1/schedules/:team/:name/unpause',
-      summary: 'Unpause a schedule',
-      tag: 'schedules',
-      access: 'token',
-      params: ScheduleParams,
-      body: z.strictObject({ note: z.string().max(1000).optional() }).optional(),
-      responses: { 204: { description: 'Unpaused' } },
-      errors: [404],
-      async handler({ params, body, principal }) {
-        await owned(principal, params.team, params.name);
-        await scheduleHandle(deps.client, params.team, params.name).unpause(body?.note ?? `unpaused by ${actorOf(principal)}`);
-        return undefined;
-      },
-    }),
+    // Pause and unpause: one route each, the same but for the verb.
+    ...(['pause', 'unpause'] as const).map((action) =>
+      defineRoute({
+        method: 'post',
+        path: `/api/v1/schedules/:team/:name/${action}`,
+        summary: action === 'pause' ? 'Pause a schedule: no tick starts until it is unpaused' : 'Unpause a schedule',
+        tag: 'schedules',
+        access: 'token',
+        params: ScheduleParams,
+        body: z.strictObject({ note: z.string().max(1000).optional() }).optional(),
+        responses: { 204: { description: action === 'pause' ? 'Paused' : 'Unpaused' } },
+        errors: [404],
+        async handler({ params, body, principal }) {
+          await owned(principal, params.team, params.name);
+          await scheduleHandle(deps.client, params.team, params.name)[action](body?.note ?? `${action}d by ${actorOf(principal)}`);
+          return undefined;
+        },
+      }),
+    ),
     defineRoute({
       method: 'post',
       path: '/api/v1/schedules/:team/:name/trigger',

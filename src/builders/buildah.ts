@@ -65,12 +65,17 @@ export class BuildahBuilder implements ImageBuilder {
     let aborted = false;
     try {
       fs.mkdirSync(this.options.root, { recursive: true });
-      log.note(shellLine(this.buildah, [...global, ...bud]));
-      const built = await runLogged(this.buildah, [...global, ...bud], { env, log, signal: req.signal });
-      if (built.aborted) {
-        aborted = true;
-        throw cancelledError(req.signal, what);
-      }
+      /** Runs one buildah command (after the global flags) into the build log; an abort is the build's cancellation. */
+      const run = async (args: string[]) => {
+        log.note(shellLine(this.buildah, [...global, ...args]));
+        const ran = await runLogged(this.buildah, [...global, ...args], { env, log, signal: req.signal });
+        if (ran.aborted) {
+          aborted = true;
+          throw cancelledError(req.signal, what);
+        }
+        return ran;
+      };
+      const built = await run(bud);
       if (built.exitCode !== 0)
         throw buildFailure(log.tail.toString(), `${what} failed (exit ${built.exitCode ?? built.signal})`, {
           contextDir: req.contextDir,
@@ -79,12 +84,7 @@ export class BuildahBuilder implements ImageBuilder {
 
       const digestFile = path.join(tmp, 'digest');
       const push = ['push', ...tls, '--digestfile', digestFile, req.destination];
-      log.note(shellLine(this.buildah, [...global, ...push]));
-      const pushed = await runLogged(this.buildah, [...global, ...push], { env, log, signal: req.signal });
-      if (pushed.aborted) {
-        aborted = true;
-        throw cancelledError(req.signal, what);
-      }
+      const pushed = await run(push);
       // A push failure is never the job's: no user markers are looked for.
       if (pushed.exitCode !== 0)
         throw new StrataError('image_build_failed', `pushing ${req.destination} failed (exit ${pushed.exitCode ?? pushed.signal}):\n${lastLines(log.tail.toString())}`, {

@@ -103,6 +103,7 @@ export async function backfill(api: ApiClient, args: string[], flags: BackfillFl
   const [action, ...rest] = args;
   if (action === 'create') {
     if (rest.length > 0 || !flags.partition || !flags.from || !flags.to) usage('strata backfill create needs --partition TEMPLATE (repeatable), --from and --to');
+    // The request's optional fields, each spread in when given (the shape src/store/rows.ts's records are read with too): alike in form only.
     const body = {
       partitions: flags.partition,
       from: flags.from,

@@ -73,6 +73,7 @@ Options:
 Exit codes: 0 success, 1 the build or deployment failed or was cancelled, 2 a usage error or a request the API refused,
 3 the API is unreachable or failed.`;
 
+// node:util parseArgs's options, one an entry: alike by nature (a flag's name and type), not repeated logic.
 const options = {
   api: { type: 'string' },
   token: { type: 'string' },

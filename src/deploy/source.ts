@@ -114,6 +114,7 @@ const BRANCH = new RegExp(`^${BRANCH_PART}(/${BRANCH_PART})*$`);
 const FOLDER_PART = '([A-Za-z0-9_][A-Za-z0-9._-]*|\\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.\\.[A-Za-z0-9._-]+)';
 const FOLDER = new RegExp(`^${FOLDER_PART}(/${FOLDER_PART})*$`);
 
+// The source's schemas (repo URL, commit, branch, folder): zod chains of one form, each with its own limits and rules.
 export const RepoUrlSchema = z
   .string()
   .min(1)
