@@ -77,10 +77,10 @@ function temporalCli() {
 function jinja2() {
   const dir = path.join(root, '.tools', `jinja2-${JINJA2_PIN.jinja2}`);
   const python = 'python3'; // the interpreter render.ts runs the helper with
-  if (spawnSync(python, ['--version']).status !== 0) throw new Error('job-type templates are rendered by Jinja2 in python3: install Python 3 with pip');
   const check = `import jinja2, markupsafe; assert (jinja2.__version__, markupsafe.__version__) == (${JSON.stringify(JINJA2_PIN.jinja2)}, ${JSON.stringify(JINJA2_PIN.markupsafe)})`;
   const installed = (target) => spawnSync(python, ['-s', '-c', check], { env: { ...process.env, PYTHONPATH: target }, stdio: 'ignore' }).status === 0;
   if (fs.existsSync(dir) && installed(dir)) return dir;
+  if (spawnSync(python, ['--version']).status !== 0) throw new Error('job-type templates are rendered by Jinja2 in python3: install Python 3 with pip');
   const pins = [`jinja2==${JINJA2_PIN.jinja2}`, `markupsafe==${JINJA2_PIN.markupsafe}`];
   say(`installing ${pins.join(' ')} from PyPI into ${path.relative(root, dir)}`);
   // Into a folder of this process's own, renamed into place: a provisioning running at the same time never sees half of it.

@@ -9,8 +9,6 @@ import { StrataError } from '../errors.js';
 import { describeIssues } from '../engine/jobManifest.js';
 import type { Access, Principal } from './principal.js';
 
-/** Who may call a route: anyone, any valid token, or an administrator's token. */
-
 export interface ResponseSpec {
   description: string;
   schema?: z.ZodType;

@@ -17,10 +17,10 @@ import { StrataError } from '../errors.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const HELPER = path.join(here, 'render_template.py');
 /** The pinned Jinja2 and MarkupSafe versions; scripts/provision.mjs reads the same file. */
-export const JINJA2_PIN = JSON.parse(fs.readFileSync(path.join(here, 'jinja2-pin.json'), 'utf8')) as { jinja2: string; markupsafe: string };
+const JINJA2_PIN = JSON.parse(fs.readFileSync(path.join(here, 'jinja2-pin.json'), 'utf8')) as { jinja2: string; markupsafe: string };
 /** Where scripts/provision.mjs installs Jinja2 (the helper's PYTHONPATH). */
-export const jinja2Dir = (): string => path.join(projectRoot, '.tools', `jinja2-${JINJA2_PIN.jinja2}`);
-export const RENDER_TIMEOUT_MS = 30_000;
+const jinja2Dir = (): string => path.join(projectRoot, '.tools', `jinja2-${JINJA2_PIN.jinja2}`);
+const RENDER_TIMEOUT_MS = 30_000;
 
 /** A template Jinja2 could not render: `message` is `<template> line <n>: <what Jinja2 or Python said>`. */
 export class TemplateError extends StrataError {
@@ -66,7 +66,8 @@ export interface TemplateRequest {
 /** Renders one template with real Jinja2; throws TemplateError (template_failed) for whatever Jinja2 or Python refuses. */
 export async function renderTemplate(req: TemplateRequest): Promise<string> {
   const lib = jinja2Dir();
-  if (!fs.existsSync(lib)) throw new Error(`Jinja2 ${JINJA2_PIN.jinja2} is not installed in ${lib}: run \`npm run provision\` (npm start and npm test do it themselves)`);
+  if (!fs.existsSync(lib))
+    throw new StrataError('install_failed', `Jinja2 ${JINJA2_PIN.jinja2} is not installed in ${lib}: run \`npm run provision\` (npm start and npm test do it themselves)`, req.details ?? {});
   const request = {
     plugin_dir: req.pluginDir,
     ...(req.source !== undefined ? { template_source: req.source } : { template_file: req.file }),
@@ -84,11 +85,19 @@ export async function renderTemplate(req: TemplateRequest): Promise<string> {
   });
   if (run.timedOut) throw new TemplateError(`rendering took longer than ${timeout / 1000} s and was stopped`, req.name, null, req.details);
   if (run.exitCode === 0) return run.stdout;
-  if (run.exitCode === 2) {
-    const failure = JSON.parse(run.stdout) as { error: string; template: string | null; line: number | null };
-    throw new TemplateError(failure.error, failure.template ?? req.name, failure.line, req.details);
+  // Exit 2 is the template's failure, as JSON; anything else is the helper's own (the platform's).
+  const failure = run.exitCode === 2 ? parsedFailure(run.stdout) : undefined;
+  if (failure) throw new TemplateError(failure.error, failure.template ?? req.name, failure.line, req.details);
+  const status = run.exitCode === undefined ? run.shortMessage : `exit status ${run.exitCode}`;
+  throw new StrataError('image_build_failed', `the template helper ${HELPER} failed (${status}): ${run.stderr.trim()}`, req.details ?? {});
+}
+
+function parsedFailure(stdout: string): { error: string; template: string | null; line: number | null } | undefined {
+  try {
+    return JSON.parse(stdout) as { error: string; template: string | null; line: number | null };
+  } catch {
+    return undefined;
   }
-  throw new Error(`the template helper ${HELPER} failed (${run.exitCode === undefined ? run.shortMessage : `exit status ${run.exitCode}`}): ${run.stderr.trim()}`);
 }
 
 export interface RenderInput {

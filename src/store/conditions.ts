@@ -8,7 +8,7 @@ import type { BuildQuery, EventQuery } from './store.js';
 export type Dialect = 'sqlite' | 'postgres';
 
 export class Conditions {
-  /** The parameters, in order; a caller may push more (a LIMIT) and refer to them with `placeholder()`. */
+  /** The parameters, in order; a caller may push more (a LIMIT) and refer to them with `param()`. */
   readonly params: unknown[] = [];
   private readonly clauses: string[] = [];
 
