@@ -68,15 +68,14 @@ export default tseslint.config(
   layer(['activities/**/*.ts'], above.activities),
   layer(['src/client/**/*.ts'], above.client),
   {
-    ...layer(['src/api/**/*.ts'], above.api),
+    files: ['src/api/**/*.ts'],
     // The API is given the job loader (ApiDeps); it does not reach into it, or into launchers, for helpers.
     rules: {
-      ...layer(['src/api/**/*.ts'], above.api).rules,
+      ...layer([], above.api).rules,
       '@typescript-eslint/no-restricted-imports': [
         'error',
         { patterns: [{ group: ['**/jobs/loader*'], allowTypeImports: true, message: 'the API takes the job loader from ApiDeps; put shared helpers in a domain module' }] },
       ],
     },
-    languageOptions: { parserOptions: { projectService: true } },
   },
 );

@@ -46,6 +46,9 @@ export type AnalyzeResult =
 
 export class ConfigCommandError extends Error {}
 
+/** What the walk itself refuses: it becomes the plan's failure. Anything else (a lookup's, a config runner's) reaches the caller. */
+class AnalyzeFailure extends StrataError {}
+
 /** At most this many configs are copied into a config_success event; the count covers all. */
 const CONFIGS_IN_EVENT = 20;
 
@@ -121,8 +124,7 @@ export async function analyze(input: AnalyzeInput): Promise<AnalyzeResult> {
     });
     return { ok: true, plan, events };
   } catch (err) {
-    // A platform failure (of a config command's launch, say) is retried by the caller, not recorded as the plan's.
-    if (!(err instanceof StrataError) || Failures[err.type].kind !== 'user') throw err;
+    if (!(err instanceof AnalyzeFailure)) throw err;
     const failure = { kind: Failures[err.type].kind, type: err.type, message: err.message };
     emit({ type: 'graph_analyze_fail', payload: { failure } });
     return { ok: false, failure, details: err.details, events };
@@ -164,7 +166,7 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
 
   const addTask = (task: PlannedTask, needs: PartitionRef[]) => {
     if (tasks.length >= maxTasks)
-      throw new StrataError('cycle_detected', `the plan exceeds ${maxTasks} tasks: a config command keeps asking for new partitions`, {
+      throw new AnalyzeFailure('cycle_detected', `the plan exceeds ${maxTasks} tasks: a config command keeps asking for new partitions`, {
         maxTasks,
       });
     const index = tasks.length;
@@ -250,7 +252,7 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
         partitions: noProducer,
         payload: { failure: { kind: 'user', type: 'no_producer', message }, partitions: noProducer, jobs: [] },
       });
-      throw new StrataError('no_producer', message, { partitions: noProducer, jobProblems: input.jobProblems ?? [] });
+      throw new AnalyzeFailure('no_producer', message, { partitions: noProducer, jobProblems: input.jobProblems ?? [] });
     }
     if (ambiguous.length > 0) {
       const message = ambiguous.map((a) => `"${a.partition}" is produced by more than one job: ${a.jobs.join(', ')}`).join('; ');
@@ -261,7 +263,7 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
         partitions,
         payload: { failure: { kind: 'user', type: 'multiple_producers', message }, partitions, jobs },
       });
-      throw new StrataError('multiple_producers', message, { conflicts: ambiguous });
+      throw new AnalyzeFailure('multiple_producers', message, { conflicts: ambiguous });
     }
     // A team reads any team's live partitions but runs only its own jobs.
     const foreign = input.team === undefined ? [] : [...byJob.values()].filter(({ job }) => job.team !== input.team);
@@ -272,7 +274,7 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
         .map(({ job, requests }) => `job "${job.name}" of team "${job.team}" (for ${requests.map((r) => `"${r.ref}"`).join(', ')})`)
         .join('; ')}: those partitions are not live, and only that team or an administrator may build them`;
       emit({ type: 'partition_dispatch_fail', partitions, payload: { failure: { kind: 'user', type: 'forbidden', message }, partitions, jobs } });
-      throw new StrataError('forbidden', message, { team: input.team, jobs, partitions });
+      throw new AnalyzeFailure('forbidden', message, { team: input.team, jobs, partitions });
     }
 
     // job.config for each producer, with the seed's validate_args -> run_config transitions.
@@ -303,7 +305,7 @@ async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
     const steps = cycle.map((i) => `${tasks[i]!.job} (${tasks[i]!.config.outputs.join(', ')})`);
     const message = `the job graph has a cycle: ${steps.join(' -> ')}`;
     emit({ type: 'cycle_detected', payload: { cycle: steps } });
-    throw new StrataError('cycle_detected', message, { cycle: steps });
+    throw new AnalyzeFailure('cycle_detected', message, { cycle: steps });
   }
   return { tasks: tasks.map(({ needs: _needs, ...task }) => task), skipped, delegated };
 }
@@ -319,7 +321,7 @@ async function configureJob(
     const failure = { kind: Failures[type].kind, type, message };
     emit({ type: eventType, job: job.name, partitions: outputs, payload: { outputs, failure } });
     emit({ type: 'job_config_fail', job: job.name, partitions: outputs, payload: { outputs, failure } });
-    throw new StrataError(type, message, details);
+    throw new AnalyzeFailure(type, message, details);
   };
 
   const invalid = requests.flatMap(({ ref, bindings }) => invalidVars(job, ref, bindings));
