@@ -35,9 +35,8 @@ date +%s%N > "$2/$1.end"
 const STEPS: { to: string; what: string }[] = [
   { to: 'task_success', what: 'executeTask sees the exit and records task_success' },
   { to: 'metadata', what: 'executeTask runs calculate_metadata (in the same activity)' },
-  { to: 'remaining_jobs', what: 'executeTask completes, the task workflow completes, the build sees the completion and picks the next task (workflow clock)' },
-  { to: 'job_schedule_success', what: 'startChild until the build sees the task workflow started (workflow clock; the task workflow already runs, so step 5 looks shorter)' },
-  { to: 'config_validate_success', what: "the task workflow's first workflow task schedules executeTask, a tasks-queue poller picks it up, validate_config" },
+  { to: 'remaining_jobs', what: 'executeTask completes, the task workflow completes, the build sees the completion, picks the next task and records its scheduling (workflow clock)' },
+  { to: 'config_validate_success', what: "the build starts the child; the task workflow's first workflow task schedules executeTask, a tasks-queue poller picks it up, validate_config" },
   { to: 'task_launch_success', what: 'executeTask claims the job, prepares the sandbox and spawns the process' },
   { to: 'start', what: 'setpriv, bwrap, sh and date start; the task writes its start time' },
 ];

@@ -6,6 +6,9 @@
  * (all by default), then commit test/histories/. graphBuild-success, graphBuild-task-failure,
  * jobExec-success and jobExec-retried-failure are the shapes before 'build-learns-from-completion'
  * (and the tasks' 'one-activity' shape) and are no longer written: they stay, so builds running that shape replay.
+ * Likewise graphBuild-learns-from-completion, graphBuild-one-activity-task-failure,
+ * graphBuild-hands-over-running-tasks and graphBuild-keep-going are builds before 'build-flushes-before-start'
+ * (which writes a batch's events before starting it); today's builds are written as graphBuild-flushes-before-start*.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,13 +44,13 @@ try {
 async function builds() {
   const good = await stack.build({ partitions: ['down/d=1'] });
   await good.handle.result();
-  await save('graphBuild-learns-from-completion', good.handle.workflowId);
+  await save('graphBuild-flushes-before-start', good.handle.workflowId);
   const tasks = await stack.store.listTasks(good.buildId);
   await save('jobExec-one-activity', `task/${tasks.find((t) => t.job === 'ok')!.taskId}`);
 
   const bad = await stack.build({ partitions: ['broken/d=1'] });
   await bad.handle.result().catch(() => undefined);
-  await save('graphBuild-one-activity-task-failure', bad.handle.workflowId);
+  await save('graphBuild-flushes-before-start-task-failure', bad.handle.workflowId);
   const [failed] = await stack.store.listTasks(bad.buildId);
   await save('jobExec-one-activity-retried-failure', `task/${failed!.taskId}`);
 
@@ -57,7 +60,7 @@ async function builds() {
   const runs: string[] = [];
   for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = "${wide.handle.workflowId}"` })) runs.push(run.runId);
   const first = runs.at(-1)!; // listed newest first
-  await save('graphBuild-hands-over-running-tasks', wide.handle.workflowId, first);
+  await save('graphBuild-flushes-before-start-hands-over', wide.handle.workflowId, first);
   const handedOver = (await stack.env.client.workflow.getHandle(wide.handle.workflowId, first).fetchHistory()).events?.find((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'reportBySignal');
   const taskWorkflowId = handedOver?.signalExternalWorkflowExecutionInitiatedEventAttributes?.workflowExecution?.workflowId;
   if (!taskWorkflowId) throw new Error(`the first run of ${wide.handle.workflowId} handed no task over`);
@@ -114,7 +117,7 @@ async function backfills() {
   const workflowId = await startBackfillRun(stack.env.client, stack.config.taskQueue, { backfillId, team: 'testers', run: 0, concurrency: 2, rebuild: false, chunkSize: 2 }, 'history');
   await stack.env.client.workflow.getHandle(workflowId).result();
   await save('backfill-chunks-with-failures', workflowId);
-  await save('graphBuild-keep-going', `build/${backfillId}.r0.c0`);
+  await save('graphBuild-flushes-before-start-keep-going', `build/${backfillId}.r0.c0`);
 }
 
 async function deploy(id: string, job: string) {

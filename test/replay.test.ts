@@ -18,6 +18,11 @@ test('histories are recorded for builds, tasks, deployments, DAG runs, schedule 
     'dagRun-job-failure.json',
     'deployJob-not-found.json',
     'deployJob-success.json',
+    'graphBuild-flushes-before-start-hands-over.json',
+    'graphBuild-flushes-before-start-keep-going.json',
+    'graphBuild-flushes-before-start-task-failure.json',
+    'graphBuild-flushes-before-start.json',
+    // The four below: builds before 'build-flushes-before-start' (a batch's events written when the build next waited).
     'graphBuild-hands-over-running-tasks.json',
     'graphBuild-keep-going.json',
     'graphBuild-learns-from-completion.json',

@@ -120,6 +120,21 @@ describe.each(backends)('the %s store', (_name, backend) => {
     expect(await store.listBuilds({ status: 'completed', limit: 10 })).toEqual([]);
   });
 
+  test('a late job_schedule_success leaves a running task running, and a task whose start failed is failed', async () => {
+    const a = plannedTask(0, 'raw', 'raw/d=9');
+    const b = plannedTask(1, 'other', 'other/d=9');
+    await store.appendEvents([requested('p9', ['raw/d=9', 'other/d=9'])]);
+    await store.savePlan('p9', [a, b]);
+    // Builds before 'build-flushes-before-start' wrote their scheduling after the task's own events.
+    await store.appendEvents([launched('p9', a), { buildId: 'p9', type: 'job_schedule_success', payload: { taskIds: [a.taskId] } } as NewBuildEvent]);
+    expect(await store.getTask('p9', a.taskId)).toMatchObject({ status: 'running' });
+    await store.appendEvents([{ buildId: 'p9', type: 'job_schedule_success', payload: { taskIds: [b.taskId] } } as NewBuildEvent]);
+    expect(await store.getTask('p9', b.taskId)).toMatchObject({ status: 'scheduled' });
+    const failure = { kind: 'platform', type: 'schedule_failed', message: 'could not start' } as const;
+    await store.appendEvents([{ buildId: 'p9', type: 'job_schedule_fail', job: 'other', taskId: b.taskId, payload: { taskId: b.taskId, failure } } as NewBuildEvent]);
+    expect(await store.getTask('p9', b.taskId)).toMatchObject({ status: 'failed' });
+  });
+
   test('an append whose dedupe key is in the log already does nothing', async () => {
     const event: NewBuildEvent = { ...requested('d1', ['x/d=1']), dedupeKey: 'd1/requested' };
     await store.appendEvents([event]);

@@ -62,6 +62,11 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
   // Since 'build-learns-from-completion': one heartbeat timer for the whole run (not one per wait), and
   // tasks still running when the build continues as new are asked to report by signal.
   const learnsFromCompletion = patched('build-learns-from-completion');
+  // Since 'build-flushes-before-start': the build writes its events (what it learnt, remaining_jobs and
+  // job_schedule_success naming the whole batch) before it starts a batch of tasks, so they reach the
+  // log before any event of those tasks; only what the start itself reveals (a task another build runs,
+  // or one that could not start) is written after. Before, it wrote them when it next waited.
+  const flushesBeforeStart = patched('build-flushes-before-start');
 
   let eventSeq = input.carried?.eventSeq ?? 0;
   const buffer: NewBuildEvent[] = [];
@@ -268,6 +273,11 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
           type: 'remaining_jobs',
           payload: { ready: readyCount + batch.length, running: schedule.count(RUNNING), waiting: schedule.count(PENDING) - readyCount - batch.length, done: schedule.count(SUCCEEDED) },
         });
+        if (flushesBeforeStart) {
+          // The decision, before the start: the children's start commands go out only after this local activity.
+          emit({ type: 'job_schedule_success', payload: { taskIds: batch.map((i) => nodes[i]!.taskId) } });
+          await flush();
+        }
         const results = await Promise.all(batch.map(startTask));
         const started: string[] = [];
         let scheduleFailure: { i: number; failure: Failure } | undefined;
@@ -279,7 +289,9 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
             if (r.state === RUNNING) started.push(nodes[i]!.taskId);
           }
         });
-        if (started.length > 0) emit({ type: 'job_schedule_success', payload: { taskIds: started } });
+        // Since 'build-flushes-before-start' the batch's job_schedule_success is written already: a task of
+        // it that this build did not start has its partition_delegated, partition_skipped or job_schedule_fail.
+        if (!flushesBeforeStart && started.length > 0) emit({ type: 'job_schedule_success', payload: { taskIds: started } });
         if (scheduleFailure) {
           const node = nodes[scheduleFailure.i]!;
           emit({ type: 'job_schedule_fail', job: node.job, taskId: node.taskId, payload: { taskId: node.taskId, failure: scheduleFailure.failure } });

@@ -241,7 +241,11 @@ export class PostgresStore implements Store {
         ]);
         break;
       case 'job_schedule_success':
-        await setTasks(event.payload.taskIds, 'scheduled', true);
+        // Only pending tasks: builds before 'build-flushes-before-start' wrote this after their tasks' own events.
+        await c.query(`UPDATE tasks SET status = 'scheduled' WHERE build_id = $1 AND task_id = ANY($2::text[]) AND status = 'pending'`, [event.buildId, event.payload.taskIds]);
+        break;
+      case 'job_schedule_fail':
+        await setTasks([event.payload.taskId], 'failed', true);
         break;
       case 'partition_delegated':
         if (event.taskId) {

@@ -262,8 +262,14 @@ export class SqliteStore implements Store {
           )
           .run(ts, event.buildId);
         break;
-      case 'job_schedule_success':
-        setTasks(event.payload.taskIds, 'scheduled', true);
+      case 'job_schedule_success': {
+        // Only pending tasks: builds before 'build-flushes-before-start' wrote this after their tasks' own events.
+        const stmt = this.db.prepare(`UPDATE tasks SET status = 'scheduled' WHERE build_id = ? AND task_id = ? AND status = 'pending'`);
+        for (const taskId of event.payload.taskIds) stmt.run(event.buildId, taskId);
+        break;
+      }
+      case 'job_schedule_fail':
+        setTasks([event.payload.taskId], 'failed', true);
         break;
       case 'partition_delegated':
         if (event.taskId) {
