@@ -75,7 +75,7 @@ function temporalCli() {
  * render job-type templates with it, so the default provisioning does this.
  */
 function jinja2() {
-  const dir = path.join(root, '.tools', `jinja2-${JINJA2_PIN.jinja2}`);
+  const dir = path.join(root, JINJA2_PIN.installDir);
   const python = 'python3'; // the interpreter render.ts runs the helper with
   const check = `import jinja2, markupsafe; assert (jinja2.__version__, markupsafe.__version__) == (${JSON.stringify(JINJA2_PIN.jinja2)}, ${JSON.stringify(JINJA2_PIN.markupsafe)})`;
   const installed = (target) => spawnSync(python, ['-s', '-c', check], { env: { ...process.env, PYTHONPATH: target }, stdio: 'ignore' }).status === 0;

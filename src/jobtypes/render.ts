@@ -17,13 +17,13 @@ import { StrataError } from '../errors.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const HELPER = path.join(here, 'render_template.py');
 /** The pinned Jinja2 and MarkupSafe versions; scripts/provision.mjs reads the same file. */
-const JINJA2_PIN = JSON.parse(fs.readFileSync(path.join(here, 'jinja2-pin.json'), 'utf8')) as { jinja2: string; markupsafe: string };
+const JINJA2_PIN = JSON.parse(fs.readFileSync(path.join(here, 'jinja2-pin.json'), 'utf8')) as { jinja2: string; markupsafe: string; installDir: string };
 /** Where scripts/provision.mjs installs Jinja2 (the helper's PYTHONPATH). */
-const jinja2Dir = (): string => path.join(projectRoot, '.tools', `jinja2-${JINJA2_PIN.jinja2}`);
+const jinja2Dir = (): string => path.join(projectRoot, JINJA2_PIN.installDir);
 const RENDER_TIMEOUT_MS = 30_000;
 
 /** A template Jinja2 could not render: `message` is `<template> line <n>: <what Jinja2 or Python said>`. */
-export class TemplateError extends StrataError {
+export class JinjaTemplateError extends StrataError {
   constructor(
     readonly reason: string,
     readonly template: string,
@@ -31,7 +31,7 @@ export class TemplateError extends StrataError {
     details: Record<string, unknown> = {},
   ) {
     super('template_failed', `${template}${line === null ? '' : ` line ${line}`}: ${reason}`, { ...details, template, line });
-    this.name = 'TemplateError';
+    this.name = 'JinjaTemplateError';
   }
 }
 
@@ -59,11 +59,11 @@ export interface TemplateRequest {
   /** More variables (plain JSON values), after Racetrack's. */
   context?: Record<string, unknown>;
   timeoutMs?: number;
-  /** Added to a TemplateError's details. */
+  /** Added to a JinjaTemplateError's details. */
   details?: Record<string, unknown>;
 }
 
-/** Renders one template with real Jinja2; throws TemplateError (template_failed) for whatever Jinja2 or Python refuses. */
+/** Renders one template with real Jinja2; throws JinjaTemplateError (template_failed) for whatever Jinja2 or Python refuses. */
 export async function renderTemplate(req: TemplateRequest): Promise<string> {
   const lib = jinja2Dir();
   if (!fs.existsSync(lib))
@@ -83,11 +83,11 @@ export async function renderTemplate(req: TemplateRequest): Promise<string> {
     reject: false,
     stripFinalNewline: false,
   });
-  if (run.timedOut) throw new TemplateError(`rendering took longer than ${timeout / 1000} s and was stopped`, req.name, null, req.details);
+  if (run.timedOut) throw new JinjaTemplateError(`rendering took longer than ${timeout / 1000} s and was stopped`, req.name, null, req.details);
   if (run.exitCode === 0) return run.stdout;
   // Exit 2 is the template's failure, as JSON; anything else is the helper's own (the platform's).
   const failure = run.exitCode === 2 ? parsedFailure(run.stdout) : undefined;
-  if (failure) throw new TemplateError(failure.error, failure.template ?? req.name, failure.line, req.details);
+  if (failure) throw new JinjaTemplateError(failure.error, failure.template ?? req.name, failure.line, req.details);
   const status = run.exitCode === undefined ? run.shortMessage : `exit status ${run.exitCode}`;
   throw new StrataError('image_build_failed', `the template helper ${HELPER} failed (${status}): ${run.stderr.trim()}`, req.details ?? {});
 }

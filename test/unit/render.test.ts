@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StrataError } from '../../src/errors.js';
-import { RacetrackContext, renderJobDockerfile, renderTemplate, TemplateError } from '../../src/jobtypes/render.js';
+import { JinjaTemplateError, RacetrackContext, renderJobDockerfile, renderTemplate } from '../../src/jobtypes/render.js';
 
 // Templates render through the Jinja2 helper (src/jobtypes/render_template.py, with the Jinja2 that
 // scripts/provision.mjs installs). The expected outputs were made by plain `jinja2.Template(text).render()`
@@ -42,15 +42,15 @@ function plugin(files: Record<string, string>): { dir: string; outside: string }
 
 const render = (source: string, context: Record<string, unknown> = {}, pluginDir = fixtures) => renderTemplate({ pluginDir, source, name: 'case.jinja', context });
 
-async function failure(promise: Promise<unknown>): Promise<TemplateError> {
+async function failure(promise: Promise<unknown>): Promise<JinjaTemplateError> {
   try {
     await promise;
   } catch (err) {
-    expect(err).toBeInstanceOf(TemplateError);
-    expect((err as TemplateError).type).toBe('template_failed');
-    return err as TemplateError;
+    expect(err).toBeInstanceOf(JinjaTemplateError);
+    expect((err as JinjaTemplateError).type).toBe('template_failed');
+    return err as JinjaTemplateError;
   }
-  throw new Error('expected a TemplateError');
+  throw new Error('expected a JinjaTemplateError');
 }
 
 interface RacetrackCase {
@@ -231,4 +231,9 @@ describe('renderJobDockerfile', () => {
     expect(included.message).toBe("parts/bad.jinja line 2: '__main__.Manifest object' has no attribute 'nothing'");
     expect(included.details).toEqual({ jobtype: 'go:1.0.0', template: 'parts/bad.jinja', line: 2 });
   });
+});
+
+test('the pinned Jinja2 is installed into a folder named after its version, so a new pin installs afresh', () => {
+  const pin = readJson(path.join(repoRoot, 'src/jobtypes/jinja2-pin.json')) as { jinja2: string; installDir: string };
+  expect(pin.installDir).toBe(`.tools/jinja2-${pin.jinja2}`);
 });
