@@ -20,6 +20,8 @@ import type { BuildRecord, NewBuildEvent, PartitionRecord, PlannedTask, TaskReco
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
 const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
+/** Which tasks an event may move: any not yet ended, or only those not yet scheduled. */
+const TASKS_FROM = { active: `AND status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped')`, pending: `AND status = 'pending'` } as const;
 const CHANNEL = 'strata_events';
 /** The transaction lock that appends to the event log take (src/store/postgresPool.ts's migration lock is another). */
 const EVENT_LOG_LOCK = 0x5374_7265;
@@ -176,10 +178,10 @@ export class PostgresStore implements Store {
         failure ? JSON.stringify(failure) : null,
         event.buildId,
       ]);
-    const setTasks = (taskIds: string[], status: JobStatus, onlyIfActive = false) =>
+    const setTasks = (taskIds: string[], status: JobStatus, onlyFrom?: keyof typeof TASKS_FROM) =>
       c.query(
         `UPDATE tasks SET status = $1, ended_at = CASE WHEN $2::boolean THEN $3 ELSE ended_at END
-         WHERE build_id = $4 AND task_id = ANY($5::text[]) ${onlyIfActive ? `AND status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped')` : ''}`,
+         WHERE build_id = $4 AND task_id = ANY($5::text[]) ${onlyFrom ? TASKS_FROM[onlyFrom] : ''}`,
         [status, TERMINAL_TASK.includes(status), ts, event.buildId, taskIds],
       );
     const setPartitions = async (status: string, manifest?: PartitionManifest) => {
@@ -242,14 +244,11 @@ export class PostgresStore implements Store {
         break;
       case 'job_schedule_success':
         // Only pending tasks: builds before 'build-flushes-before-start' wrote this after their tasks' own events.
-        await c.query(`UPDATE tasks SET status = 'scheduled' WHERE build_id = $1 AND task_id = ANY($2::text[]) AND status = 'pending'`, [event.buildId, event.payload.taskIds]);
-        break;
-      case 'job_schedule_fail':
-        await setTasks([event.payload.taskId], 'failed', true);
+        await setTasks(event.payload.taskIds, 'scheduled', 'pending');
         break;
       case 'partition_delegated':
         if (event.taskId) {
-          await setTasks([event.taskId], 'delegated', true);
+          await setTasks([event.taskId], 'delegated', 'active');
           await skipTask(event.taskId, await liveFromOtherBuild(event.taskId)); // the delegate finished before this event was written
         }
         break;
@@ -288,11 +287,12 @@ export class PostgresStore implements Store {
         if (event.taskId) await setTasks([event.taskId], event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed');
         await setPartitions('failed');
         break;
+      case 'job_schedule_fail':
       case 'job_failure':
-        await setTasks([event.payload.taskId], 'failed', true);
+        await setTasks([event.payload.taskId], 'failed', 'active');
         break;
       case 'job_cancels':
-        await setTasks(event.payload.taskIds, 'cancelled', true);
+        await setTasks(event.payload.taskIds, 'cancelled', 'active');
         break;
       default:
         break;

@@ -85,6 +85,8 @@ CREATE INDEX IF NOT EXISTS partition_inputs_by_reader ON partition_inputs (reade
 `;
 
 const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
+/** Which tasks an event may move: any not yet ended, or only those not yet scheduled. */
+const TASKS_FROM = { active: `AND status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped')`, pending: `AND status = 'pending'` } as const;
 
 /** The embedded store: one SQLite file in WAL mode, shared safely by the processes of one machine. */
 export class SqliteStore implements Store {
@@ -196,10 +198,10 @@ export class SqliteStore implements Store {
       this.db
         .prepare(`UPDATE builds SET status = ?, updated_at = ?, failure = coalesce(?, failure) WHERE build_id = ?`)
         .run(status, ts, failure ? JSON.stringify(failure) : null, event.buildId);
-    const setTasks = (taskIds: string[], status: JobStatus, onlyIfActive = false) => {
+    const setTasks = (taskIds: string[], status: JobStatus, onlyFrom?: keyof typeof TASKS_FROM) => {
       const stmt = this.db.prepare(
         `UPDATE tasks SET status = ?, ended_at = CASE WHEN ? THEN ? ELSE ended_at END
-         WHERE build_id = ? AND task_id = ? ${onlyIfActive ? `AND status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped')` : ''}`,
+         WHERE build_id = ? AND task_id = ? ${onlyFrom ? TASKS_FROM[onlyFrom] : ''}`,
       );
       for (const taskId of taskIds) stmt.run(status, TERMINAL_TASK.includes(status) ? 1 : 0, ts, event.buildId, taskId);
     };
@@ -262,18 +264,13 @@ export class SqliteStore implements Store {
           )
           .run(ts, event.buildId);
         break;
-      case 'job_schedule_success': {
+      case 'job_schedule_success':
         // Only pending tasks: builds before 'build-flushes-before-start' wrote this after their tasks' own events.
-        const stmt = this.db.prepare(`UPDATE tasks SET status = 'scheduled' WHERE build_id = ? AND task_id = ? AND status = 'pending'`);
-        for (const taskId of event.payload.taskIds) stmt.run(event.buildId, taskId);
-        break;
-      }
-      case 'job_schedule_fail':
-        setTasks([event.payload.taskId], 'failed', true);
+        setTasks(event.payload.taskIds, 'scheduled', 'pending');
         break;
       case 'partition_delegated':
         if (event.taskId) {
-          setTasks([event.taskId], 'delegated', true);
+          setTasks([event.taskId], 'delegated', 'active');
           skipTask(event.taskId, liveFromOtherBuild(event.taskId)); // the delegate finished before this event was written
         }
         break;
@@ -311,11 +308,12 @@ export class SqliteStore implements Store {
         if (event.taskId) setTasks([event.taskId], event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed');
         setPartitions('failed');
         break;
+      case 'job_schedule_fail':
       case 'job_failure':
-        setTasks([event.payload.taskId], 'failed', true);
+        setTasks([event.payload.taskId], 'failed', 'active');
         break;
       case 'job_cancels':
-        setTasks(event.payload.taskIds, 'cancelled', true);
+        setTasks(event.payload.taskIds, 'cancelled', 'active');
         break;
       default:
         break;
