@@ -9,7 +9,7 @@ import { jobEnvironment, jobFolders, type JobDefinition } from '../src/engine/jo
 import type { Sandbox } from '../src/launchers/sandbox.js';
 import type { JobLoader } from '../src/jobs/loader.js';
 import type { Store } from '../src/store/store.js';
-import type { NewBuildEvent } from '../src/engine/records.js';
+import type { NewEvent } from '../src/engine/records.js';
 import { createClaimActivities } from './claims.js';
 
 export interface AnalyzeGraphInput {
@@ -150,7 +150,7 @@ export function createPlanActivities(deps: { store: Store; jobs: JobLoader; task
     },
 
     /** Appends events written by workflows; their dedupe keys make a retried append exact. */
-    async recordEvents(events: NewBuildEvent[]): Promise<void> {
+    async recordEvents(events: NewEvent[]): Promise<void> {
       await deps.store.appendEvents(events);
     },
 

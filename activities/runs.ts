@@ -7,7 +7,7 @@ import { StrataError, toApplicationFailure } from '../src/errors.js';
 import { jobEnvironment, jobFolders } from '../src/engine/jobManifest.js';
 import type { JobLoader } from '../src/jobs/loader.js';
 import type { Store } from '../src/store/store.js';
-import { containerOf, type PreparedTask } from './tasks.js';
+import { containerOf, type PreparedJobRun } from './tasks.js';
 import { jobRunWorkflowId } from '../src/engine/temporalNames.js';
 
 export interface JobRunRef {
@@ -36,7 +36,7 @@ function boundRef(pattern: PartitionPattern, args: Record<string, unknown>, vars
 export function createRunActivities(deps: { store: Store; jobs: JobLoader; taskEnv: () => Record<string, string> }) {
   return {
     /** The command, environment and JobConfig of one run of a deployed job; `{var}`s in exec come from the arguments. */
-    async prepareJobRun(ref: JobRunRef): Promise<PreparedTask> {
+    async prepareJobRun(ref: JobRunRef): Promise<PreparedJobRun> {
       try {
         const job = (await deps.jobs.load()).jobs.get(ref.job);
         if (!job || job.team !== ref.team || !job.deployment)
@@ -46,7 +46,7 @@ export function createRunActivities(deps: { store: Store; jobs: JobLoader; taskE
         if (unbound.length > 0)
           throw new StrataError('arg_validation_failed', `exec of ${ref.job} uses {${unbound.join('}, {')}}; give ${unbound.length > 1 ? 'them' : 'it'} as arguments`, { job: ref.job, missing: unbound });
         return {
-          buildId: ref.runId,
+          runId: ref.runId,
           taskId: ref.job,
           job: ref.job,
           team: ref.team,

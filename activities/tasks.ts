@@ -22,8 +22,9 @@ export interface TaskRef {
   taskId: string;
 }
 
-/** Everything a task's launch needs, validated against the job's current job.yaml. */
-export interface PreparedTask extends TaskRef {
+/** Everything a command's launch needs, validated against the job's current job.yaml. */
+interface PreparedCommand {
+  taskId: string;
   job: string;
   team: string;
   cwd: string;
@@ -44,8 +45,23 @@ export interface PreparedTask extends TaskRef {
   sandbox?: { folders: string[]; network: boolean; reads?: string[]; writes?: string[] };
 }
 
+/** A partition task of a build, ready to launch: its events are the build's. */
+export interface PreparedTask extends PreparedCommand {
+  buildId: string;
+}
+
+/** A job run's command (a DAG's node or a run by hand), ready to launch: its events are its run's. */
+export interface PreparedJobRun extends PreparedCommand {
+  runId: string;
+}
+
+/** The stream a launch's events go to, and the id that names its log file and run folder. */
+function streamOfLaunch(task: PreparedTask | PreparedJobRun): { ids: { buildId: string } | { runId: string }; id: string } {
+  return 'runId' in task ? { ids: { runId: task.runId }, id: task.runId } : { ids: { buildId: task.buildId }, id: task.buildId };
+}
+
 export interface RunTaskInput {
-  task: PreparedTask;
+  task: PreparedTask | PreparedJobRun;
   /** The job-level attempt (1 + the job's retries at most). */
   attempt: number;
   willRetryOnFailure: boolean;
@@ -74,7 +90,7 @@ export interface TaskRun {
 }
 
 /** Variables Strata sets itself; a job's config may not override them. */
-const RESERVED_ENV = ['STRATA_DEPLOYMENT_ID', 'STRATA_COMMIT', 'STRATA_JOB_CONFIG', 'STRATA_JOB_CONFIG_FILE', 'STRATA_PARTITIONS', 'STRATA_MANIFEST_FILE', 'STRATA_WAREHOUSE', 'STRATA_BUILD_ID', 'STRATA_TASK_ID'];
+const RESERVED_ENV = ['STRATA_DEPLOYMENT_ID', 'STRATA_COMMIT', 'STRATA_JOB_CONFIG', 'STRATA_JOB_CONFIG_FILE', 'STRATA_PARTITIONS', 'STRATA_MANIFEST_FILE', 'STRATA_WAREHOUSE', 'STRATA_BUILD_ID', 'STRATA_RUN_ID', 'STRATA_TASK_ID'];
 
 /** Larger JobConfigs are passed only as STRATA_JOB_CONFIG_FILE. */
 const MAX_INLINE_CONFIG = 100 * 1024;
@@ -99,7 +115,7 @@ export interface TaskActivityDeps {
  * `$STRATA_WAREHOUSE/<partition ref>`; nothing else of the warehouse is there (but for a task reading
  * thousands of partitions, which gets their parent folders: see coarsenRefs).
  */
-export function taskSandbox(task: PreparedTask, runDir: string, warehouseDir: string): SandboxPolicy {
+export function taskSandbox(task: PreparedTask | PreparedJobRun, runDir: string, warehouseDir: string): SandboxPolicy {
   const folder = (ref: string) => path.join(warehouseDir, ref);
   const writes = task.sandbox?.writes ?? task.config.outputs;
   if (writes.length > MAX_DATA_MOUNTS - 1)
@@ -211,13 +227,14 @@ export function createTaskActivities(deps: TaskActivityDeps) {
      */
     async runTask({ task, attempt, willRetryOnFailure }: RunTaskInput): Promise<TaskRun> {
       const ctx = Context.current();
-      const base = { buildId: task.buildId, job: task.job, taskId: task.taskId, partitions: task.config.outputs };
+      const stream = streamOfLaunch(task);
+      const base = { ...stream.ids, job: task.job, taskId: task.taskId, partitions: task.config.outputs };
       const worker = `${os.hostname()}:${process.pid}`;
-      const logger = log.child(activityFields(ctx.info, { buildId: task.buildId, taskId: task.taskId, job: task.job }));
+      const logger = log.child(activityFields(ctx.info, { ...stream.ids, taskId: task.taskId, job: task.job }));
       const logDir = path.join(deps.logsDir, ...task.taskId.split('/'));
-      const logFile = path.join(logDir, `${task.buildId}.attempt-${attempt}.${ctx.info.attempt}.log`);
+      const logFile = path.join(logDir, `${stream.id}.attempt-${attempt}.${ctx.info.attempt}.log`);
       // One folder per run, the only one of Strata's data folder the sandbox mounts (writable, for the manifest).
-      const runDir = path.join(deps.dataDir, 'runs', ...task.taskId.split('/'), `${task.buildId}.attempt-${attempt}`);
+      const runDir = path.join(deps.dataDir, 'runs', ...task.taskId.split('/'), `${stream.id}.attempt-${attempt}`);
       const manifestFile = path.join(runDir, 'manifest.json');
       const configFile = path.join(runDir, 'config.json');
       fs.mkdirSync(runDir, { recursive: true });
@@ -235,7 +252,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         STRATA_PARTITIONS: task.config.outputs.join(','),
         STRATA_MANIFEST_FILE: manifestFile,
         STRATA_WAREHOUSE: deps.warehouseDir,
-        STRATA_BUILD_ID: task.buildId,
+        ...('runId' in stream.ids ? { STRATA_RUN_ID: stream.ids.runId } : { STRATA_BUILD_ID: stream.ids.buildId }),
         STRATA_TASK_ID: task.taskId,
       };
       const sandbox = taskSandbox(task, runDir, deps.warehouseDir);
@@ -251,7 +268,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         const queued = Number.isFinite(scheduledMs) ? { queuedMs: Math.max(0, startTimeMs - scheduledMs) } : {};
         let launched;
         try {
-          const which = { team: task.team, job: task.job, taskId: task.taskId, buildId: task.buildId };
+          const which = { team: task.team, job: task.job, taskId: task.taskId, ...stream.ids };
           const container = { ...(task.image ? { image: task.image } : {}), ...(task.resources ? { resources: task.resources } : {}) };
           const deadline = task.timeoutSeconds ? { timeoutSeconds: task.timeoutSeconds } : {};
           launched = await deps.launcher.launch({ cwd: task.cwd, argv: task.argv, env, logFile, sandbox, task: { ...which, ...container, ...deadline } });

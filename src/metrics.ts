@@ -14,7 +14,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import type { DeploymentUpdate, NewDeploymentEvent } from './store/deployments.js';
 import { log } from './log.js';
 import type { Store } from './store/store.js';
-import type { NewBuildEvent } from './engine/records.js';
+import { streamIdsOf, type NewEvent } from './engine/records.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'strata_' });
@@ -47,17 +47,17 @@ const seconds = (ms: number) => ms / 1000;
  * Updates the metrics from events that were appended to the event log. A metric that cannot be updated
  * is logged, never thrown: the events are written, and the activity that wrote them must not fail.
  */
-export function observeEvents(events: NewBuildEvent[]): void {
+export function observeEvents(events: NewEvent[]): void {
   for (const event of events) {
     try {
       observeEvent(event);
     } catch (err) {
-      log.warn({ err, buildId: event.buildId, type: event.type }, `metrics: could not count a ${event.type} event`);
+      log.warn({ err, ...streamIdsOf(event), type: event.type }, `metrics: could not count a ${event.type} event`);
     }
   }
 }
 
-function observeEvent(event: NewBuildEvent): void {
+function observeEvent(event: NewEvent): void {
   const job = event.job ?? '';
   // A case an event type, each counting its own metric and labels: cases alike in form, not repeated logic.
   switch (event.type) {
@@ -145,7 +145,7 @@ export function observedStore(store: Store): Store {
   return new Proxy(store, {
     get(target, key) {
       if (key === 'appendEvents')
-        return async (events: NewBuildEvent[]) => {
+        return async (events: NewEvent[]) => {
           await target.appendEvents(events);
           observeEvents(events);
         };

@@ -13,13 +13,14 @@ import { BuildEventTypes } from '../src/generated/databuild.js';
 import { startApi, type TestApi } from './helpers/api.js';
 import { sharedDir, startStack, tempDir, waitFor, type Stack } from './helpers/stack.js';
 
-/** Records its start and end (ms) in $TIMES/<job> (a folder shared with the sandbox); arguments: seconds, gate (a file to wait for), fail. */
+/** Records its start and end (ms) in $TIMES/<job> (a folder shared with the sandbox), its arguments and run id; arguments: seconds, gate (a file to wait for), fail. */
 const RUN_SH = `#!/bin/sh
 T="$TIMES"
 echo "$(date +%s%3N) start" >> "$T/$JOB"
 if [ -n "$STRATA_ARG_GATE" ]; then while [ ! -e "$STRATA_ARG_GATE" ]; do sleep 0.05; done; fi
 sleep "\${STRATA_ARG_SECONDS:-0.2}"
 printf '%s' "$STRATA_ARGUMENTS" > "$T/$JOB.arguments"
+printf '%s|%s' "$STRATA_RUN_ID" "\${STRATA_BUILD_ID-unset}" > "$T/$JOB.run"
 echo "$(date +%s%3N) end" >> "$T/$JOB"
 if [ -n "$STRATA_ARG_FAIL" ]; then echo "failing as asked" >&2; exit 3; fi
 if [ -n "$STRATA_ARG_RUN" ]; then
@@ -122,12 +123,15 @@ test("the seed's six-job example runs in dependency order, and arguments reach t
   const end3 = runsOf('job3')[0]![1];
   for (const name of ['job5', 'job6']) expect(runsOf(name)[0]![0]).toBeGreaterThanOrEqual(end3);
   expect(JSON.parse(fs.readFileSync(path.join(timesDir, 'job1.arguments'), 'utf8'))).toEqual({ greeting: 'hello', n: 2 });
+  expect(fs.readFileSync(path.join(timesDir, 'job1.run'), 'utf8')).toBe(`${runId}|unset`);
   const events = await request(api.app).get(`/api/v1/dags/runs/${runId}/events`).set(as(token));
   const types = events.body.events.map((e: { type: string }) => e.type);
   expect(types[0]).toBe('dag_run_requested');
   expect(types.filter((t: string) => t === 'dag_job_started')).toHaveLength(6);
   expect(types).toContain('task_launch_success');
   expect(types.at(-1)).toBe('dag_run_succeeded');
+  // The run's own stream: its jobs' task events too, and none of it in a build's.
+  expect(new Set(events.body.events.map((e: { runId: string; buildId: string }) => `${e.runId}|${e.buildId}`))).toEqual(new Set([`${runId}|`]));
 });
 
 test("a DAG's job writes the partition its arguments name, in its sandbox, and no other job's", async () => {
@@ -227,7 +231,7 @@ test('a job already running is waited for, then run by the DAG; a second run by 
   expect(run.status).toBe('succeeded');
   const [byHand, byDag] = runsOf('gated') as [[number, number], [number, number]];
   expect(byDag[0]).toBeGreaterThanOrEqual(byHand[1]);
-  const waits = await stack.store.listEvents({ buildId: runId, type: 'dag_job_waiting' });
+  const waits = await stack.store.listEvents({ runId, type: 'dag_job_waiting' });
   expect(waits).toHaveLength(1);
 });
 

@@ -293,6 +293,15 @@ describe('kubernetes launcher, against a mock Kubernetes API server (no cluster 
     expect(launcher.name).toBe('kubernetes');
   });
 
+  test("a job run's Job is labelled with its run, not a build", async () => {
+    api = await mockKubernetes(() => ({ lines: [], exitCode: 0, message: '', runMs: 0 }));
+    const { buildId: _build, ...task } = spec(tmp()).task as { buildId: string };
+    const job = launcherOn(api).jobFor(spec(tmp(), { task: { ...(task as Omit<NonNullable<LaunchSpec['task']>, 'buildId'>), runId: 'dag-20261201-230000-abcdef' } }), 'strata-x');
+    expect(job.metadata!.labels).toMatchObject({ 'strata.dev/run': 'dag-20261201-230000-abcdef' });
+    expect(job.metadata!.labels).not.toHaveProperty('strata.dev/build');
+    expect(job.metadata!.annotations).toEqual({ 'strata.dev/task-id': spec(tmp()).task!.taskId, 'strata.dev/run-id': 'dag-20261201-230000-abcdef' });
+  });
+
   test('label values stay within Kubernetes rules', () => {
     expect(labelValue('task/daily/abc.g1')).toBe('task.daily.abc.g1');
     const long = labelValue(`task/${'x'.repeat(100)}`);

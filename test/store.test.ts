@@ -6,13 +6,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { taskIdFor } from '../src/engine/ids.js';
 import { PostgresStore } from '../src/store/postgres.js';
-import { migrations } from '../src/store/postgresPool.js';
+import { createPool, migrate, migrations } from '../src/store/postgresPool.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/store.js';
-import type { NewBuildEvent, PlannedTask } from '../src/engine/records.js';
+import type { NewBuildEvent, NewRunEvent, PlannedTask } from '../src/engine/records.js';
 import { liveEvent } from './helpers/events.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
 import { tempDir, waitFor } from './helpers/stack.js';
@@ -239,15 +240,15 @@ describe.each(backends)('the %s store', (_name, backend) => {
       { job: 'dj1', team: 'alpha', failDagOnError: true, arguments: { n: 1 }, dependsOn: [] },
       { job: 'dj2', team: 'alpha', failDagOnError: false, arguments: {}, dependsOn: ['dj1'] },
     ]);
-    const at = (type: string, job: string, payload: object) => ({ buildId: 'dag1', type, job, taskId: job, payload }) as NewBuildEvent;
+    const at = (type: string, job: string, payload: object) => ({ runId: 'dag1', type, job, taskId: job, payload }) as NewRunEvent;
     await store.appendEvents([at('dag_job_started', 'dj1', { team: 'alpha', workflowId: 'run/alpha/dj1' })]);
     expect(await store.dags.runningExecutionOf('dj1')).toBe('run/alpha/dj1');
     await store.appendEvents([
-      { buildId: 'dag1', type: 'task_launch_success', job: 'dj1', taskId: 'dj1', payload: { attempt: 2, launcher: 'process', logPath: '', pid: 0, worker: '' } },
+      { runId: 'dag1', type: 'task_launch_success', job: 'dj1', taskId: 'dj1', payload: { attempt: 2, launcher: 'process', logPath: '', pid: 0, worker: '' } },
       at('dag_job_succeeded', 'dj1', { team: 'alpha', attempts: 2 }),
       at('dag_job_waiting', 'dj2', { team: 'alpha', runningExecution: 'task/x', waits: 1 }),
       at('dag_job_failed', 'dj2', { team: 'alpha', failure: { kind: 'user', type: 'task_failed', message: 'no' }, failsDag: false }),
-      { buildId: 'dag1', type: 'dag_run_succeeded', payload: { jobCount: 2, failedCount: 1, durationMs: 1 } },
+      { runId: 'dag1', type: 'dag_run_succeeded', payload: { jobCount: 2, failedCount: 1, durationMs: 1 } },
     ]);
     expect(await store.dags.runningExecutionOf('dj1')).toBeUndefined();
     expect(await store.dags.get('dag1')).toMatchObject({ status: 'succeeded', name: 'nightly', maxConcurrent: 2 });
@@ -256,6 +257,23 @@ describe.each(backends)('the %s store', (_name, backend) => {
       { job: 'dj2', index: 1, status: 'failed', waitedFor: 'task/x', dependsOn: ['dj1'], failure: { message: 'no' } },
     ]);
     expect(await store.dags.get('nope')).toBeUndefined();
+    const runEvents = await store.listEvents({ runId: 'dag1' });
+    expect(runEvents.map((e) => [e.type, e.runId, e.buildId])).toEqual(
+      ['dag_job_started', 'task_launch_success', 'dag_job_succeeded', 'dag_job_waiting', 'dag_job_failed', 'dag_run_succeeded'].map((t) => [t, 'dag1', '']),
+    );
+    expect(await store.listEvents({ buildId: 'dag1' })).toEqual([]);
+  });
+
+  test("a run's events stay out of the builds and the catalog, even one that names a partition", async () => {
+    const { buildId: _build, ...metadata } = live('solo/d=1', [], 'unused');
+    await store.appendEvents([
+      { runId: 'run-outside', type: 'task_launch_success', job: 'solo', taskId: 'solo', partitions: ['solo/d=1'], payload: { attempt: 1, launcher: 'process', logPath: '', pid: 0, worker: '' } },
+      { ...metadata, runId: 'run-outside' },
+    ]);
+    expect((await store.listEvents({ runId: 'run-outside' })).map((e) => e.type)).toEqual(['task_launch_success', 'metadata']);
+    expect((await store.listEvents({ partition: 'solo/d=1' })).map((e) => e.runId)).toEqual(['run-outside', 'run-outside']);
+    expect(await store.getBuild('run-outside')).toBeUndefined();
+    expect((await store.getPartitions(['solo/d=1'])).size).toBe(0);
   });
 
   test('schedules: created once per team and name, updated, listed and deleted', async () => {
@@ -330,6 +348,66 @@ describe.each(backends)('the %s store', (_name, backend) => {
       expect(await other.claims.claim({ ...run(5), team: 'beta' }, 8)).toEqual([]);
     } finally {
       await other.close();
+    }
+  });
+});
+
+/** The event log as it was before DAG runs and job runs had their own stream: their ids in build_id. */
+const LEGACY_EVENTS = [
+  ['20261101-010203-abcdef', 'build_requested', { requested: ['r/d=1'], concurrency: 1, team: 'alpha' }],
+  ['dag-20261101-010204-abcdef', 'dag_run_requested', { name: 'nightly', team: 'alpha', maxConcurrent: 1, jobCount: 1 }],
+  ['run-20261101-010205-abcdef', 'task_launch_success', { attempt: 1, launcher: 'process', logPath: '', pid: 0, worker: '' }],
+] as const;
+
+/** What an upgraded store shows of LEGACY_EVENTS, and that it appends after them. */
+async function expectRunsSplitOff(store: Store): Promise<void> {
+  const [build, dag, run] = LEGACY_EVENTS.map(([id]) => id);
+  expect((await store.listEvents({})).map((e) => [e.eventId, e.buildId, e.runId, e.type])).toEqual([
+    [1, build, '', 'build_requested'],
+    [2, '', dag, 'dag_run_requested'],
+    [3, '', run, 'task_launch_success'],
+  ]);
+  await store.appendEvents([{ runId: dag!, type: 'dag_run_failed', payload: { failure: { kind: 'user', type: 'cancelled', message: 'stop' } } }]);
+  expect((await store.listEvents({ runId: dag })).map((e) => [e.eventId, e.type])).toEqual([
+    [2, 'dag_run_requested'],
+    [4, 'dag_run_failed'],
+  ]);
+  expect(await store.listEvents({ buildId: dag })).toEqual([]);
+}
+
+describe('a store made before runs had their own stream in the event log', () => {
+  test('SQLite: the events of DAG runs and job runs move to their run, keeping their ids', async () => {
+    const file = path.join(tempDir('legacy-sqlite'), 'strata.db');
+    const legacy = new Database(file);
+    legacy.exec(`CREATE TABLE events (
+      event_id INTEGER PRIMARY KEY AUTOINCREMENT, build_id TEXT NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, job TEXT,
+      task_id TEXT, partitions TEXT NOT NULL, payload TEXT NOT NULL, dedupe_key TEXT UNIQUE)`);
+    const insert = legacy.prepare(`INSERT INTO events (build_id, ts, type, partitions, payload) VALUES (?, 1, ?, '[]', ?)`);
+    for (const [id, type, payload] of LEGACY_EVENTS) insert.run(id, type, JSON.stringify(payload));
+    legacy.close();
+    const store = new SqliteStore(file);
+    try {
+      await expectRunsSplitOff(store);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('PostgreSQL: migration 2 moves the events of DAG runs and job runs to their run', async () => {
+    const url = await (await postgres()).createDatabase('legacy_events');
+    const pool = createPool(url);
+    try {
+      await migrate(pool, migrations().filter((m) => m.version === 1));
+      for (const [id, type, payload] of LEGACY_EVENTS)
+        await pool.query(`INSERT INTO events (build_id, ts, type, partitions, payload) VALUES ($1, 1, $2, '[]', $3)`, [id, type, JSON.stringify(payload)]);
+    } finally {
+      await pool.end();
+    }
+    const store = await PostgresStore.open(url);
+    try {
+      await expectRunsSplitOff(store);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -21,7 +21,7 @@ import type { createPlanActivities } from '../activities/plan.js';
 import type { createRunActivities } from '../activities/runs.js';
 import type { DagNode } from '../src/engine/dag.js';
 import type { Failure } from '../src/generated/databuild.js';
-import type { NewBuildEvent } from '../src/engine/records.js';
+import type { EventBody } from '../src/engine/records.js';
 import type { DagRunInput } from './dagRun.messages.js';
 import { jobRun } from './jobRun.js';
 import { LOCAL_ACTIVITY, waitForJob } from './activityOptions.js';
@@ -41,8 +41,8 @@ export async function dagRun(input: DagRunInput): Promise<{ succeeded: number; f
     state.set(job, s);
     changes++;
   };
-  const record = (events: Omit<NewBuildEvent, 'buildId'>[]) =>
-    local.recordEvents(events.map((e, i) => ({ ...e, buildId: input.runId, dedupeKey: e.dedupeKey ?? dagEventKey(workflowInfo().runId, e.type, e.job ?? '', changes, i) }) as NewBuildEvent));
+  const record = (events: EventBody[]) =>
+    local.recordEvents(events.map((e, i) => ({ ...e, runId: input.runId, dedupeKey: e.dedupeKey ?? dagEventKey(workflowInfo().runId, e.type, e.job ?? '', changes, i) })));
 
   await record([
     {

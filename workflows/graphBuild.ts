@@ -28,7 +28,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createPlanActivities, PlanNode, PlanSummary } from '../activities/plan.js';
 import { BuildSchedule, TaskState } from '../src/engine/buildSchedule.js';
 import type { Failure } from '../src/generated/databuild.js';
-import type { NewBuildEvent } from '../src/engine/records.js';
+import type { BuildEventBody, NewBuildEvent } from '../src/engine/records.js';
 import { partitionsForSearchAttribute, StrataBuildId, StrataJob, StrataPartitions, StrataTeam } from '../src/temporal/searchAttributes.js';
 import { DEFAULT_BUILD_CONCURRENCY, progressQuery, taskFinishedSignal, type BuildProgress, type CarriedState, type GraphBuildInput } from './graphBuild.messages.js';
 import { jobExec } from './jobExec.js';
@@ -70,8 +70,7 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
 
   let eventSeq = input.carried?.eventSeq ?? 0;
   const buffer: NewBuildEvent[] = [];
-  const emit = (event: Omit<NewBuildEvent, 'buildId' | 'timestampMs' | 'dedupeKey'>) =>
-    buffer.push({ ...event, buildId, timestampMs: Date.now(), dedupeKey: buildEventKey(workflowId, eventSeq++) } as NewBuildEvent);
+  const emit = (event: BuildEventBody) => buffer.push({ ...event, buildId, timestampMs: Date.now(), dedupeKey: buildEventKey(workflowId, eventSeq++) });
   const flush = async () => {
     if (buffer.length > 0) await local.recordEvents(buffer.splice(0));
   };

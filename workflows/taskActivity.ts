@@ -3,7 +3,7 @@
  * failures read. Shared by jobExec (a partition task) and jobRun (a job run of a DAG or by hand).
  */
 import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { createTaskActivities, PreparedTask } from '../activities/tasks.js';
+import type { createTaskActivities, PreparedJobRun, PreparedTask } from '../activities/tasks.js';
 import { TASK_ACTIVITY } from './activityOptions.js';
 import { tasksQueue as tasksQueueOf } from '../src/engine/temporalNames.js';
 import type { Failure } from '../src/generated/databuild.js';
@@ -13,7 +13,7 @@ type TaskActivities = ReturnType<typeof createTaskActivities>;
 /** The tasks queue beside the queue this workflow runs on. */
 const tasksQueue = () => tasksQueueOf(workflowInfo().taskQueue);
 
-export function runTaskActivity(task: PreparedTask) {
+export function runTaskActivity(task: PreparedTask | PreparedJobRun) {
   return proxyActivities<TaskActivities>({
     ...TASK_ACTIVITY,
     taskQueue: tasksQueue(),

@@ -8,6 +8,7 @@ import { DAG_NODE_STATUSES, DAG_RUN_STATUSES, type DagNodeRecord, type DagRunRec
 import { actorOf, checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
+import { EventsPageSchema } from './eventStream.js';
 import { newDagRun, startDagRun, startJobRun } from '../client/runs.js';
 
 /** A job run's arguments: a JSON object, at most MAX_ARGUMENT_DEPTH deep and MAX_ARGUMENTS_BYTES as JSON. */
@@ -173,18 +174,18 @@ export function dagRoutes(deps: ApiDeps): Route[] {
     defineRoute({
       method: 'get',
       path: '/api/v1/dags/runs/:id/events',
-      summary: "A DAG run's events, from the build event log (its jobs' launches, attempts, waits and ends)",
+      summary: "A DAG run's events: its own stream of the event log (its jobs' launches, attempts, waits and ends)",
       tag: 'dags',
       access: 'token',
       params: z.strictObject({ id: z.string().regex(/^dag-[A-Za-z0-9-]{1,64}$/, 'is not a DAG run id') }),
       query: z.strictObject({ after: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0), limit: QueryInt(1, 10_000).default(1000) }),
-      responses: { 200: { description: 'A page of events', schema: z.object({ events: z.array(z.record(z.string(), z.unknown())), next: z.number().int() }) } },
+      responses: { 200: { description: 'A page of events', schema: EventsPageSchema } },
       errors: [404],
       async handler({ params, query, principal }) {
         const run = await store.dags.get(params.id);
         if (!run) throw new StrataError('not_found', `no DAG run "${params.id}"`, { runId: params.id });
         checkTeam(principal, run.team, `DAG run "${params.id}"`);
-        const events = await store.listEvents({ buildId: run.runId, afterId: query.after, limit: query.limit });
+        const events = await store.listEvents({ runId: run.runId, afterId: query.after, limit: query.limit });
         return { events, next: events.at(-1)?.eventId ?? query.after };
       },
     }),

@@ -19,7 +19,8 @@ const PAGE = 1000;
 /** One event of the log, as the API shows it. */
 export const EventSchema = z.object({
   eventId: z.number().int(),
-  buildId: z.string(),
+  buildId: z.string().meta({ description: "The build whose stream the event is in; empty for a run's event" }),
+  runId: z.string().meta({ description: "The DAG run or job run whose stream the event is in; empty for a build's event" }),
   timestampMs: z.number().int(),
   type: z.string(),
   job: z.string(),

@@ -8,7 +8,7 @@
 import type { Failure, JobConfig, PartitionRef } from '../generated/databuild.js';
 import { Failures, StrataError, type FailureType } from '../errors.js';
 import type { JobDefinition } from './jobManifest.js';
-import type { NewBuildEvent, PartitionRecord, PlannedTask } from './records.js';
+import type { BuildEventBody, NewBuildEvent, PartitionRecord, PlannedTask } from './records.js';
 import { generationOf, taskIdFor } from './ids.js';
 import { firstSegment, instantiate, matchPattern } from './partitions.js';
 import { taskWorkflowId } from './temporalNames.js';
@@ -114,8 +114,7 @@ export function configureDeclarative(job: JobDefinition, requests: { ref: Partit
 export async function analyze(input: AnalyzeInput): Promise<AnalyzeResult> {
   const now = input.now ?? Date.now;
   const events: NewBuildEvent[] = [];
-  const emit = (event: Omit<NewBuildEvent, 'buildId' | 'timestampMs'>) =>
-    events.push({ ...event, buildId: input.buildId, timestampMs: now() } as NewBuildEvent);
+  const emit = (event: BuildEventBody) => events.push({ ...event, buildId: input.buildId, timestampMs: now() });
   try {
     const plan = await walk(input, emit);
     emit({
@@ -131,7 +130,7 @@ export async function analyze(input: AnalyzeInput): Promise<AnalyzeResult> {
   }
 }
 
-type Emit = (event: Omit<NewBuildEvent, 'buildId' | 'timestampMs'>) => void;
+type Emit = (event: BuildEventBody) => void;
 
 async function walk(input: AnalyzeInput, emit: Emit): Promise<JobGraphPlan> {
   const maxTasks = input.maxTasks ?? 250_000;

@@ -8,10 +8,9 @@ import type { BuildEventPayloads, BuildEventType, BuildRequestStatus, Failure, J
 /** The statuses a build never leaves. */
 export const FINISHED_BUILD_STATUSES: readonly BuildRequestStatus[] = ['completed', 'failed', 'cancelled'];
 
-/** An event before the log gives it an id. */
-export type NewBuildEvent = {
+/** An event before the log gives it an id, without the stream it belongs to. */
+export type EventBody = {
   [T in BuildEventType]: {
-    buildId: string;
     type: T;
     payload: BuildEventPayloads[T];
     timestampMs?: number;
@@ -22,6 +21,24 @@ export type NewBuildEvent = {
     dedupeKey?: string;
   };
 }[BuildEventType];
+
+/** What a build's stream may hold: any event but a DAG's. */
+export type BuildEventBody = Exclude<EventBody, { type: `dag_${string}` }>;
+
+/** An event of a build's stream: the builds, tasks and partitions of the catalog follow from these. */
+export type NewBuildEvent = BuildEventBody & { buildId: string };
+
+/**
+ * An event of a run's stream: a DAG run (`dag-…`) or a job run started by hand (`run-…`), with the
+ * task events of its jobs' runs. The DAG runs and their nodes follow from these; builds never do.
+ */
+export type NewRunEvent = EventBody & { runId: string };
+
+export type NewEvent = NewBuildEvent | NewRunEvent;
+
+/** The ids of an event's stream, as the log's two columns hold them: exactly one is set. */
+export const streamIdsOf = (event: NewEvent): { buildId: string; runId: null } | { buildId: null; runId: string } =>
+  'runId' in event ? { buildId: null, runId: event.runId } : { buildId: event.buildId, runId: null };
 
 export interface BuildRecord {
   buildId: string;

@@ -365,6 +365,8 @@ export interface DagRunFailed {
 /**
  * One entry of the build event log: a state transition of job.config, job.exec, graph.analyze or
  * graph.build. The name of the `event` member is the event's type in the log ("task_failed", ...).
+ * An event belongs to one stream: a build's (build_id set) or a run's (run_id set: a DAG run, or a
+ * job run started by hand, with its jobs' task events); the other id is empty.
  */
 export interface BuildEvent {
   eventId: number;
@@ -373,6 +375,7 @@ export interface BuildEvent {
   job: string;
   taskId: string;
   partitions: PartitionRef[];
+  runId: string;
   /** Which member of the `event` oneof this BuildEvent carries. */
   type: BuildEventType;
   payload: BuildEventPayloads[BuildEventType];

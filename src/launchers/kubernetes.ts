@@ -148,10 +148,10 @@ export class KubernetesLauncher implements Launcher {
       'strata.dev/team': labelValue(task.team),
       'strata.dev/job': labelValue(task.job),
       'strata.dev/task': labelValue(task.taskId),
-      'strata.dev/build': labelValue(task.buildId),
+      ...('runId' in task ? { 'strata.dev/run': labelValue(task.runId) } : { 'strata.dev/build': labelValue(task.buildId) }),
       ...(spec.sandbox.network ? {} : { 'strata.dev/network': 'none' }),
     };
-    const annotations = { 'strata.dev/task-id': task.taskId, 'strata.dev/build-id': task.buildId };
+    const annotations = { 'strata.dev/task-id': task.taskId, ...('runId' in task ? { 'strata.dev/run-id': task.runId } : { 'strata.dev/build-id': task.buildId }) };
     const warehouse = spec.env.STRATA_WAREHOUSE;
     const volumes = [
       { name: 'tmp', emptyDir: {} },

@@ -19,7 +19,7 @@ export interface LaunchSpec {
   /** What the command may read, write and reach. */
   sandbox: SandboxPolicy;
   /** Which task it is, for launchers that run it elsewhere (kubernetes: labels, image, resources, deadline). */
-  task?: { team: string; job: string; taskId: string; buildId: string; image?: string; resources?: TaskResources; timeoutSeconds?: number };
+  task?: { team: string; job: string; taskId: string; image?: string; resources?: TaskResources; timeoutSeconds?: number } & ({ buildId: string } | { runId: string });
 }
 
 export interface ExitStatus {

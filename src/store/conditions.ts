@@ -36,7 +36,7 @@ export class Conditions {
   }
 }
 
-/** Store.listEvents's FROM and conditions: by partition through event_partitions, then by build, job, type and id. */
+/** Store.listEvents's FROM and conditions: by partition through event_partitions, then by build or run, job, type and id. */
 export function eventConditions(query: EventQuery, dialect: Dialect): { from: string; conditions: Conditions } {
   const conditions = new Conditions(dialect);
   let from = 'events e';
@@ -46,6 +46,7 @@ export function eventConditions(query: EventQuery, dialect: Dialect): { from: st
   }
   const filters: [string, unknown][] = [
     ['e.build_id = ?', query.buildId],
+    ['e.run_id = ?', query.runId],
     ['e.job = ?', query.job],
     ['e.type = ?', query.type],
     ['e.event_id > ?', query.afterId],

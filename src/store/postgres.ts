@@ -16,7 +16,7 @@ import { PostgresSchedules } from './postgresSchedules.js';
 import { PostgresTokens } from './postgresTokens.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, type BuildRow, type EventRow, type PartitionRow, type TaskRow } from './rows.js';
 import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from './store.js';
-import type { BuildRecord, NewBuildEvent, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
+import { streamIdsOf, type BuildRecord, type NewBuildEvent, type NewEvent, type PartitionRecord, type PlannedTask, type TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
 const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
@@ -61,7 +61,7 @@ export class PostgresStore implements Store {
     return new PostgresStore(pool, url);
   }
 
-  async appendEvents(events: NewBuildEvent[]): Promise<void> {
+  async appendEvents(events: NewEvent[]): Promise<void> {
     if (events.length === 0) return;
     await transaction(this.pool, async (c) => {
       // Event ids come from a sequence when a row is inserted, but become visible when its transaction
@@ -114,20 +114,21 @@ export class PostgresStore implements Store {
   }
 
   /** Appends one event and projects it; false when its dedupe key was in the log already. */
-  private async appendOne(c: Queryable, event: NewBuildEvent): Promise<boolean> {
+  private async appendOne(c: Queryable, event: NewEvent): Promise<boolean> {
     const ts = event.timestampMs ?? Date.now();
     const partitions = event.partitions ?? [];
+    const { buildId, runId } = streamIdsOf(event);
     const inserted = await c.query<{ event_id: number }>(
-      `INSERT INTO events (build_id, ts, type, job, task_id, partitions, payload, dedupe_key)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING event_id`,
-      [event.buildId, ts, event.type, event.job ?? null, event.taskId ?? null, JSON.stringify(partitions), JSON.stringify(event.payload), event.dedupeKey ?? null],
+      `INSERT INTO events (build_id, run_id, ts, type, job, task_id, partitions, payload, dedupe_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedupe_key) DO NOTHING RETURNING event_id`,
+      [buildId, runId, ts, event.type, event.job ?? null, event.taskId ?? null, JSON.stringify(partitions), JSON.stringify(event.payload), event.dedupeKey ?? null],
     );
     const eventId = inserted.rows[0]?.event_id;
     if (eventId === undefined) return false;
     if (partitions.length > 0)
       await c.query(`INSERT INTO event_partitions (partition, event_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING`, [partitions, eventId]);
-    await this.project(c, event, ts);
-    await this.dags.project(c, event, ts);
+    if ('runId' in event) await this.dags.project(c, event, ts);
+    else await this.project(c, event, ts);
     return true;
   }
 

@@ -3,7 +3,7 @@ import type { Failure } from '../generated/databuild.js';
 import type { DagNodeRecord, DagNodeSpec, DagRunRecord, DagStore } from './dags.js';
 import { transaction, type Queryable } from './postgresPool.js';
 import { toDagNode, toDagRun, type NodeRow, type RunRow } from './rows.js';
-import type { NewBuildEvent } from '../engine/records.js';
+import type { NewRunEvent } from '../engine/records.js';
 
 /** DAG runs on PostgreSQL, as src/store/sqliteDags.ts. */
 export class PostgresDags implements DagStore {
@@ -26,18 +26,18 @@ export class PostgresDags implements DagStore {
   }
 
   /** Applies a dag_* event (or a job run's launch) to the run and its nodes; called inside the append transaction. */
-  async project(c: Queryable, event: NewBuildEvent, ts: number): Promise<void> {
+  async project(c: Queryable, event: NewRunEvent, ts: number): Promise<void> {
     const setNode = async (status: string, extra: Record<string, unknown> = {}) => {
       const sets = ['status = $1', ...Object.keys(extra).map((k, i) => `${k} = $${i + 2}`)];
       const n = sets.length;
-      await c.query(`UPDATE dag_nodes SET ${sets.join(', ')} WHERE run_id = $${n + 1} AND job = $${n + 2}`, [status, ...Object.values(extra), event.buildId, event.job ?? '']);
+      await c.query(`UPDATE dag_nodes SET ${sets.join(', ')} WHERE run_id = $${n + 1} AND job = $${n + 2}`, [status, ...Object.values(extra), event.runId, event.job ?? '']);
     };
     const setRun = (status: string, failure?: Failure) =>
       c.query(`UPDATE dag_runs SET status = $1, updated_at = $2, ended_at = $2, failure = coalesce($3, failure) WHERE run_id = $4`, [
         status,
         ts,
         failure ? JSON.stringify(failure) : null,
-        event.buildId,
+        event.runId,
       ]);
     switch (event.type) {
       case 'dag_job_waiting':
@@ -62,7 +62,7 @@ export class PostgresDags implements DagStore {
         await setRun(event.payload.failure?.type === 'cancelled' ? 'cancelled' : 'failed', event.payload.failure);
         break;
       case 'task_launch_success':
-        await c.query(`UPDATE dag_nodes SET attempts = greatest(attempts, $1) WHERE run_id = $2 AND job = $3`, [event.payload.attempt, event.buildId, event.job ?? '']);
+        await c.query(`UPDATE dag_nodes SET attempts = greatest(attempts, $1) WHERE run_id = $2 AND job = $3`, [event.payload.attempt, event.runId, event.job ?? '']);
         break;
       default:
         break;

@@ -13,7 +13,8 @@ import type { BuildRecord, PartitionRecord, PlannedTask, TaskRecord } from '../e
 
 export interface EventRow {
   event_id: number;
-  build_id: string;
+  build_id: string | null;
+  run_id: string | null;
   ts: number;
   type: BuildEvent['type'];
   job: string | null;
@@ -64,7 +65,8 @@ export interface PartitionRow {
 
 export const toEvent = (r: EventRow): BuildEventOf => ({
   eventId: r.event_id,
-  buildId: r.build_id,
+  buildId: r.build_id ?? '',
+  runId: r.run_id ?? '',
   timestampMs: r.ts,
   job: r.job ?? '',
   taskId: r.task_id ?? '',

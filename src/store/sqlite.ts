@@ -12,23 +12,30 @@ import { SqliteDeployments } from './sqliteDeployments.js';
 import { SqliteTokens } from './sqliteTokens.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, type BuildRow, type EventRow, type PartitionRow, type TaskRow } from './rows.js';
 import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from './store.js';
-import type { BuildRecord, NewBuildEvent, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
+import { streamIdsOf, type BuildRecord, type NewBuildEvent, type NewEvent, type PartitionRecord, type PlannedTask, type TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
-// The same tables as src/store/migrations/postgres/001_initial.sql's, in SQLite's dialect: two dialects of one schema (the migration is applied to existing databases as it is).
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
+/** The event log; an event is a build's (build_id) or a run's (run_id: a DAG run or a job run by hand), never both. */
+const eventsTable = (name: string) => `
+CREATE TABLE IF NOT EXISTS ${name} (
   event_id INTEGER PRIMARY KEY AUTOINCREMENT,
-  build_id TEXT NOT NULL,
+  build_id TEXT,
+  run_id TEXT,
   ts INTEGER NOT NULL,
   type TEXT NOT NULL,
   job TEXT,
   task_id TEXT,
   partitions TEXT NOT NULL,
   payload TEXT NOT NULL,
-  dedupe_key TEXT UNIQUE
-);
+  dedupe_key TEXT UNIQUE,
+  CHECK ((build_id IS NULL) <> (run_id IS NULL))
+);`;
+
+// The same tables as src/store/migrations/postgres/*.sql's, in SQLite's dialect: two dialects of one schema (the migrations are applied to existing databases as they are).
+const SCHEMA = `
+${eventsTable('events')}
 CREATE INDEX IF NOT EXISTS events_by_build ON events (build_id, event_id);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, event_id);
 CREATE INDEX IF NOT EXISTS events_by_job ON events (job, event_id);
 CREATE TABLE IF NOT EXISTS event_partitions (
   partition TEXT NOT NULL,
@@ -114,6 +121,9 @@ export class SqliteStore implements Store {
     // ... and before partitions could be stale.
     const partitionColumns = this.db.prepare(`SELECT name FROM pragma_table_info('partitions')`).pluck().all() as string[];
     if (partitionColumns.length > 0 && !partitionColumns.includes('stale_because')) this.db.exec(`ALTER TABLE partitions ADD COLUMN stale_because TEXT`);
+    // ... and before DAG runs and job runs had their own stream in the event log (their events held the run id as a build id).
+    const eventColumns = this.db.prepare(`SELECT name FROM pragma_table_info('events')`).pluck().all() as string[];
+    if (eventColumns.length > 0 && !eventColumns.includes('run_id')) this.splitRunStreams();
     this.db.exec(SCHEMA);
     this.deployments = new SqliteDeployments(this.db);
     this.dags = new SqliteDags(this.db);
@@ -123,30 +133,48 @@ export class SqliteStore implements Store {
     this.tokens = new SqliteTokens(this.db);
   }
 
-  async appendEvents(events: NewBuildEvent[]): Promise<void> {
+  /**
+   * Moves the events of DAG runs and job runs (ids minted as `dag-…` and `run-…`, which no build id
+   * starts with) from build_id to run_id. SQLite cannot drop a NOT NULL, so the table is copied, ids kept.
+   */
+  private splitRunStreams(): void {
+    const isRun = `build_id LIKE 'dag-%' OR build_id LIKE 'run-%'`;
+    this.db.transaction(() => {
+      this.db.exec(eventsTable('events_split'));
+      this.db.exec(
+        `INSERT INTO events_split (event_id, build_id, run_id, ts, type, job, task_id, partitions, payload, dedupe_key)
+         SELECT event_id, CASE WHEN ${isRun} THEN NULL ELSE build_id END, CASE WHEN ${isRun} THEN build_id END,
+                ts, type, job, task_id, partitions, payload, dedupe_key FROM events`,
+      );
+      this.db.exec(`DROP TABLE events; ALTER TABLE events_split RENAME TO events`);
+    })();
+  }
+
+  async appendEvents(events: NewEvent[]): Promise<void> {
     this.appendTx(events);
   }
 
-  private appendTx = (events: NewBuildEvent[]) =>
-    this.db.transaction((batch: NewBuildEvent[]) => {
+  private appendTx = (events: NewEvent[]) =>
+    this.db.transaction((batch: NewEvent[]) => {
       for (const event of batch) this.appendOne(event);
     })(events);
 
   /** Appends one event and projects it; inside appendTx's transaction (a projection may append events of its own). */
-  private appendOne(event: NewBuildEvent): void {
+  private appendOne(event: NewEvent): void {
     const ts = event.timestampMs ?? Date.now();
     const partitions = event.partitions ?? [];
+    const { buildId, runId } = streamIdsOf(event);
     const result = this.db
       .prepare(
-        `INSERT INTO events (build_id, ts, type, job, task_id, partitions, payload, dedupe_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
+        `INSERT INTO events (build_id, run_id, ts, type, job, task_id, partitions, payload, dedupe_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
       )
-      .run(event.buildId, ts, event.type, event.job ?? null, event.taskId ?? null, JSON.stringify(partitions), JSON.stringify(event.payload), event.dedupeKey ?? null);
+      .run(buildId, runId, ts, event.type, event.job ?? null, event.taskId ?? null, JSON.stringify(partitions), JSON.stringify(event.payload), event.dedupeKey ?? null);
     if (result.changes === 0) return;
     const link = this.db.prepare(`INSERT OR IGNORE INTO event_partitions (partition, event_id) VALUES (?, ?)`);
     for (const ref of partitions) link.run(ref, result.lastInsertRowid);
-    this.project(event, ts);
-    this.dags.project(event, ts);
+    if ('runId' in event) this.dags.project(event, ts);
+    else this.project(event, ts);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Failure } from '../generated/databuild.js';
-import type { NewBuildEvent } from '../engine/records.js';
+import type { NewRunEvent } from '../engine/records.js';
 import type { DagNodeRecord, DagNodeSpec, DagRunRecord, DagStore } from './dags.js';
 import { toDagNode, toDagRun, type NodeRow, type RunRow } from './rows.js';
 
@@ -61,15 +61,15 @@ export class SqliteDags implements DagStore {
   }
 
   /** Applies a dag_* event (or a job run's launch) to the run and its nodes; called inside the append transaction. */
-  project(event: NewBuildEvent, ts: number): void {
+  project(event: NewRunEvent, ts: number): void {
     const setNode = (status: string, extra: Record<string, unknown> = {}) => {
       const sets = ['status = ?', ...Object.keys(extra).map((k) => `${k} = ?`)];
-      this.db.prepare(`UPDATE dag_nodes SET ${sets.join(', ')} WHERE run_id = ? AND job = ?`).run(status, ...Object.values(extra), event.buildId, event.job ?? '');
+      this.db.prepare(`UPDATE dag_nodes SET ${sets.join(', ')} WHERE run_id = ? AND job = ?`).run(status, ...Object.values(extra), event.runId, event.job ?? '');
     };
     const setRun = (status: string, failure?: Failure) =>
       this.db
         .prepare(`UPDATE dag_runs SET status = ?, updated_at = ?, ended_at = ?, failure = coalesce(?, failure) WHERE run_id = ?`)
-        .run(status, ts, ts, failure ? JSON.stringify(failure) : null, event.buildId);
+        .run(status, ts, ts, failure ? JSON.stringify(failure) : null, event.runId);
     switch (event.type) {
       case 'dag_job_waiting':
         setNode('waiting', { waited_for: event.payload.runningExecution });
@@ -95,7 +95,7 @@ export class SqliteDags implements DagStore {
       case 'task_launch_success':
         this.db
           .prepare(`UPDATE dag_nodes SET attempts = max(attempts, ?) WHERE run_id = ? AND job = ?`)
-          .run(event.payload.attempt, event.buildId, event.job ?? '');
+          .run(event.payload.attempt, event.runId, event.job ?? '');
         break;
       default:
         break;

@@ -12,7 +12,7 @@ import type {
   PartitionRef,
   PartitionStatus,
 } from '../generated/databuild.js';
-import type { NewBuildEvent, BuildRecord, PlannedTask, TaskRecord, PartitionRecord } from '../engine/records.js';
+import type { NewEvent, BuildRecord, PlannedTask, TaskRecord, PartitionRecord } from '../engine/records.js';
 import type { BackfillStore } from './backfills.js';
 import type { ClaimStore } from './claims.js';
 import type { DagStore } from './dags.js';
@@ -28,6 +28,8 @@ export interface PartitionQuery {
 
 export interface EventQuery {
   buildId?: string;
+  /** A DAG run's or a job run's events. */
+  runId?: string;
   job?: string;
   partition?: PartitionRef;
   type?: BuildEventType;
@@ -57,7 +59,7 @@ export interface TokenRecord {
 }
 
 export interface Store {
-  appendEvents(events: NewBuildEvent[]): Promise<void>;
+  appendEvents(events: NewEvent[]): Promise<void>;
   listEvents(query: EventQuery): Promise<BuildEventOf[]>;
 
   getBuild(buildId: string): Promise<BuildRecord | undefined>;
