@@ -193,16 +193,16 @@ describe.each(backends)('the %s store', (_name, backend) => {
   });
 
   test('tokens: found by hash, listed, revoked, and the last administrator token stays', async () => {
-    await store.saveToken({ id: 'adm1', name: 'admin', createdAtMs: 1 }, 'h-adm1');
-    await store.saveToken({ id: 'tm1', name: 'ci', team: 'alpha', createdAtMs: 2 }, 'h-tm1');
-    expect(await store.findToken('h-tm1')).toEqual({ id: 'tm1', name: 'ci', team: 'alpha', createdAtMs: 2 });
-    expect(await store.findToken('nope')).toBeUndefined();
-    expect((await store.listTokens()).map((t) => t.id)).toEqual(['adm1', 'tm1']);
-    expect(await store.revokeToken('adm1')).toBe('last_admin');
-    expect(await store.revokeToken('tm1')).toBe('revoked');
-    expect(await store.revokeToken('tm1')).toBe('not_found');
-    await store.saveToken({ id: 'adm2', name: 'admin 2', createdAtMs: 3 }, 'h-adm2');
-    const both = await Promise.all([store.revokeToken('adm1'), store.revokeToken('adm2')]);
+    await store.tokens.save({ id: 'adm1', name: 'admin', createdAtMs: 1 }, 'h-adm1');
+    await store.tokens.save({ id: 'tm1', name: 'ci', team: 'alpha', createdAtMs: 2 }, 'h-tm1');
+    expect(await store.tokens.find('h-tm1')).toEqual({ id: 'tm1', name: 'ci', team: 'alpha', createdAtMs: 2 });
+    expect(await store.tokens.find('nope')).toBeUndefined();
+    expect((await store.tokens.list()).map((t) => t.id)).toEqual(['adm1', 'tm1']);
+    expect(await store.tokens.revoke('adm1')).toBe('last_admin');
+    expect(await store.tokens.revoke('tm1')).toBe('revoked');
+    expect(await store.tokens.revoke('tm1')).toBe('not_found');
+    await store.tokens.save({ id: 'adm2', name: 'admin 2', createdAtMs: 3 }, 'h-adm2');
+    const both = await Promise.all([store.tokens.revoke('adm1'), store.tokens.revoke('adm2')]);
     expect(both.sort()).toEqual(['last_admin', 'revoked']);
   });
 

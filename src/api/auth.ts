@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Request } from 'express';
 import { StrataError } from '../errors.js';
-import type { Store, TokenRecord } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { TokenRecord } from '../store/tokens.js';
 import { isAdmin, type Access, type Principal } from './principal.js';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
@@ -20,7 +21,7 @@ export async function issueToken(store: Store, request: { team?: string; name: s
     createdAtMs: Date.now(),
     ...(request.team !== undefined ? { team: request.team } : {}),
   };
-  await store.saveToken(record, hashToken(token));
+  await store.tokens.save(record, hashToken(token));
   return { token, record };
 }
 
@@ -31,7 +32,7 @@ export async function issueToken(store: Store, request: { team?: string; name: s
 export async function ensureAdminToken(store: Store, file: string): Promise<{ created: boolean }> {
   if (fs.existsSync(file)) {
     const existing = fs.readFileSync(file, 'utf8').trim();
-    const record = existing ? await store.findToken(hashToken(existing)) : undefined;
+    const record = existing ? await store.tokens.find(hashToken(existing)) : undefined;
     if (record && record.team === undefined) return { created: false };
   }
   const { token } = await issueToken(store, { name: 'admin (made by npm start)' });
@@ -49,7 +50,7 @@ export function authenticator(store: Store) {
     if (!header) throw new StrataError('unauthenticated', 'this endpoint needs a bearer token: send "Authorization: Bearer <token>"');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw new StrataError('unauthenticated', 'the Authorization header must be "Bearer <token>"');
-    const record = await store.findToken(hashToken(match[1]!));
+    const record = await store.tokens.find(hashToken(match[1]!));
     if (!record) throw new StrataError('unauthenticated', 'unknown or revoked token');
     const principal: Principal = { tokenId: record.id, tokenName: record.name, ...(record.team !== undefined ? { team: record.team } : {}) };
     if (access === 'admin' && !isAdmin(principal))

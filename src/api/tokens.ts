@@ -46,7 +46,7 @@ export function tokenRoutes(deps: ApiDeps): Route[] {
       access: 'admin',
       responses: { 200: { description: 'Every token', schema: z.object({ tokens: z.array(TokenViewSchema) }) } },
       async handler() {
-        const tokens = await deps.store.listTokens();
+        const tokens = await deps.store.tokens.list();
         return { tokens: tokens.map((t) => ({ id: t.id, team: t.team ?? null, name: t.name, createdAt: new Date(t.createdAtMs).toISOString() })) };
       },
     }),
@@ -60,7 +60,7 @@ export function tokenRoutes(deps: ApiDeps): Route[] {
       responses: { 204: { description: 'Revoked' } },
       errors: [404, 409],
       async handler({ params }) {
-        const outcome = await deps.store.revokeToken(params.id);
+        const outcome = await deps.store.tokens.revoke(params.id);
         if (outcome === 'not_found') throw new StrataError('not_found', `no token "${params.id}"`);
         if (outcome === 'last_admin')
           throw new StrataError('conflict', `token "${params.id}" is the last administrator's token: issue another one (POST /api/v1/tokens with admin: true) before revoking it`);

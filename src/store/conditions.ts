@@ -1,8 +1,9 @@
 /**
  * WHERE clauses built a condition at a time, for both stores: SQLite takes a clause's `?` as written,
- * PostgreSQL numbers them `$1, $2, ...` in the order of the parameters. The events and builds queries'
- * conditions, the same in both dialects, are here too.
+ * PostgreSQL numbers them `$1, $2, ...` in the order of the parameters. The events, builds and
+ * deployments queries' conditions, the same in both dialects, are here too.
  */
+import type { DeploymentQuery } from './deployments.js';
 import type { BuildQuery, EventQuery } from './store.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -63,5 +64,15 @@ export function buildConditions(query: BuildQuery, dialect: Dialect): Conditions
   if (query.partition !== undefined)
     conditions.add(`build_id IN (SELECT e.build_id FROM event_partitions p JOIN events e ON e.event_id = p.event_id WHERE p.partition = ?)`, query.partition);
   if (query.before) conditions.add('(created_at < ? OR (created_at = ? AND build_id < ?))', query.before.createdAtMs, query.before.createdAtMs, query.before.buildId);
+  return conditions;
+}
+
+/** DeploymentStore.list's conditions: team, job, status and the page's start (newest first). */
+export function deploymentConditions(query: DeploymentQuery, dialect: Dialect): Conditions {
+  const conditions = new Conditions(dialect);
+  if (query.team !== undefined) conditions.add('team = ?', query.team);
+  if (query.job !== undefined) conditions.add('job = ?', query.job);
+  if (query.status !== undefined) conditions.add('status = ?', query.status);
+  if (query.before) conditions.add('(created_at < ? OR (created_at = ? AND id < ?))', query.before.createdAtMs, query.before.createdAtMs, query.before.id);
   return conditions;
 }

@@ -15,7 +15,7 @@ import { clientConfig, createPool, migrate, transaction, type Queryable } from '
 import { PostgresSchedules } from './postgresSchedules.js';
 import { PostgresTokens } from './postgresTokens.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, type BuildRow, type EventRow, type PartitionRow, type TaskRow } from './rows.js';
-import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from './store.js';
+import type { BuildQuery, EventQuery, PartitionQuery, Store } from './store.js';
 import { streamIdsOf, type BuildRecord, type NewBuildEvent, type NewEvent, type PartitionRecord, type PlannedTask, type TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
@@ -32,7 +32,7 @@ export class PostgresStore implements Store {
   readonly schedules: PostgresSchedules;
   readonly backfills: PostgresBackfills;
   readonly claims: PostgresClaims;
-  private readonly tokens: PostgresTokens;
+  readonly tokens: PostgresTokens;
   private readonly listeners = new Set<() => void>();
   private listening: Promise<pg.Client | undefined> | undefined;
   private closed = false;
@@ -382,11 +382,6 @@ export class PostgresStore implements Store {
     return rows.map(toPartition);
   }
 
-  // Store's token methods, answered by src/store/postgresTokens.ts: the same four delegations as SqliteStore's (src/store/sqlite.ts), a store per dialect.
-  readonly saveToken = (token: TokenRecord, sha256: string): Promise<void> => this.tokens.save(token, sha256);
-  readonly findToken = (sha256: string): Promise<TokenRecord | undefined> => this.tokens.find(sha256);
-  readonly listTokens = (): Promise<TokenRecord[]> => this.tokens.list();
-  readonly revokeToken = (id: string): Promise<'revoked' | 'not_found' | 'last_admin'> => this.tokens.revoke(id);
 
   async close(): Promise<void> {
     this.closed = true;

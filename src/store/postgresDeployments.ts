@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { DeploymentEvent, DeploymentQuery, DeploymentRecord, DeploymentStore, DeploymentUpdate, JobPin, NewDeploymentEvent } from './deployments.js';
+import { deploymentConditions } from './conditions.js';
 import { transaction } from './postgresPool.js';
 import { DEPLOYMENT_COLUMNS, deploymentEventValues, toDeployment, toDeploymentEvent, type DeploymentEventRow, type DeploymentRow } from './rows.js';
 
@@ -53,14 +54,9 @@ export class PostgresDeployments implements DeploymentStore {
   }
 
   async list(q: DeploymentQuery): Promise<DeploymentRecord[]> {
-    const { rows } = await this.pool.query<DeploymentRow>(
-      `SELECT * FROM deployments
-       WHERE ($1::text IS NULL OR team = $1) AND ($2::text IS NULL OR job = $2) AND ($3::text IS NULL OR status = $3)
-         AND ($4::bigint IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5))
-       ORDER BY created_at DESC, id DESC LIMIT $6`,
-      [q.team ?? null, q.job ?? null, q.status ?? null, q.before?.createdAtMs ?? null, q.before?.id ?? null, q.limit],
-    );
-    return rows.map(toDeployment);
+    const conditions = deploymentConditions(q, 'postgres');
+    const sql = `SELECT * FROM deployments ${conditions.where} ORDER BY created_at DESC, id DESC LIMIT ${conditions.param(q.limit)}`;
+    return (await this.pool.query<DeploymentRow>(sql, conditions.params)).rows.map(toDeployment);
   }
 
   async current(): Promise<DeploymentRecord[]> {

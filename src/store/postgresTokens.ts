@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import { transaction } from './postgresPool.js';
 import { toToken, type TokenRow } from './rows.js';
-import type { TokenRecord } from './store.js';
+import type { TokenRecord, TokenStore } from './tokens.js';
 
-/** API tokens on PostgreSQL, as src/store/sqliteTokens.ts; PostgresStore delegates to it. */
-export class PostgresTokens {
+/** API tokens on PostgreSQL, as src/store/sqliteTokens.ts; the store exposes it as `tokens`. */
+export class PostgresTokens implements TokenStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async save(token: TokenRecord, sha256: string): Promise<void> {

@@ -8,7 +8,7 @@ import type { BackfillRecord, BackfillStatus } from './backfills.js';
 import type { DagNodeRecord, DagRunRecord } from './dags.js';
 import type { DeploymentEvent, DeploymentRecord, DeploymentUpdate, NewDeploymentEvent } from './deployments.js';
 import type { ScheduleRecord } from './schedules.js';
-import type { TokenRecord } from './store.js';
+import type { TokenRecord } from './tokens.js';
 import type { BuildRecord, PartitionRecord, PlannedTask, TaskRecord } from '../engine/records.js';
 
 export interface EventRow {

@@ -11,7 +11,7 @@ import { SqliteDags } from './sqliteDags.js';
 import { SqliteDeployments } from './sqliteDeployments.js';
 import { SqliteTokens } from './sqliteTokens.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, type BuildRow, type EventRow, type PartitionRow, type TaskRow } from './rows.js';
-import type { BuildQuery, EventQuery, PartitionQuery, Store, TokenRecord } from './store.js';
+import type { BuildQuery, EventQuery, PartitionQuery, Store } from './store.js';
 import { streamIdsOf, type BuildRecord, type NewBuildEvent, type NewEvent, type PartitionRecord, type PlannedTask, type TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
@@ -103,7 +103,7 @@ export class SqliteStore implements Store {
   readonly schedules: SqliteSchedules;
   readonly backfills: SqliteBackfills;
   readonly claims: SqliteClaims;
-  private readonly tokens: SqliteTokens;
+  readonly tokens: SqliteTokens;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -420,11 +420,6 @@ export class SqliteStore implements Store {
     return rows.map(toPartition);
   }
 
-  // Store's token methods, answered by src/store/sqliteTokens.ts.
-  readonly saveToken = (token: TokenRecord, sha256: string): Promise<void> => this.tokens.save(token, sha256);
-  readonly findToken = (sha256: string): Promise<TokenRecord | undefined> => this.tokens.find(sha256);
-  readonly listTokens = (): Promise<TokenRecord[]> => this.tokens.list();
-  readonly revokeToken = (id: string): Promise<'revoked' | 'not_found' | 'last_admin'> => this.tokens.revoke(id);
 
   async close(): Promise<void> {
     this.db.close();

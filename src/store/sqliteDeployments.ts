@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { Conditions } from './conditions.js';
+import { deploymentConditions } from './conditions.js';
 import type { DeploymentEvent, DeploymentQuery, DeploymentRecord, DeploymentStore, DeploymentUpdate, JobPin, NewDeploymentEvent } from './deployments.js';
 import { DEPLOYMENT_COLUMNS, deploymentEventValues, toDeployment, toDeploymentEvent, type DeploymentEventRow, type DeploymentRow } from './rows.js';
 
@@ -106,11 +106,7 @@ export class SqliteDeployments implements DeploymentStore {
   }
 
   async list(q: DeploymentQuery): Promise<DeploymentRecord[]> {
-    const conditions = new Conditions('sqlite');
-    if (q.team !== undefined) conditions.add('team = ?', q.team);
-    if (q.job !== undefined) conditions.add('job = ?', q.job);
-    if (q.status !== undefined) conditions.add('status = ?', q.status);
-    if (q.before) conditions.add('(created_at < ? OR (created_at = ? AND id < ?))', q.before.createdAtMs, q.before.createdAtMs, q.before.id);
+    const conditions = deploymentConditions(q, 'sqlite');
     const sql = `SELECT * FROM deployments ${conditions.where} ORDER BY created_at DESC, id DESC LIMIT ${conditions.param(q.limit)}`;
     return (this.db.prepare(sql).all(...conditions.params) as DeploymentRow[]).map(toDeployment);
   }

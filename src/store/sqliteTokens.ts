@@ -1,7 +1,7 @@
-/** API tokens on SQLite: the `tokens` table (only each token's SHA-256 is kept); SqliteStore delegates to it. */
+/** API tokens on SQLite: the `tokens` table (only each token's SHA-256 is kept); the store exposes it as `tokens`. */
 import type Database from 'better-sqlite3';
 import { toToken, type TokenRow } from './rows.js';
-import type { TokenRecord } from './store.js';
+import type { TokenRecord, TokenStore } from './tokens.js';
 
 // The same table as src/store/migrations/postgres/001_initial.sql's tokens, in SQLite's dialect: two dialects of one schema.
 const SCHEMA = `
@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 `;
 
-export class SqliteTokens {
+export class SqliteTokens implements TokenStore {
   constructor(private readonly db: Database.Database) {
     db.exec(SCHEMA);
   }

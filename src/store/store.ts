@@ -18,6 +18,7 @@ import type { ClaimStore } from './claims.js';
 import type { DagStore } from './dags.js';
 import type { DeploymentStore } from './deployments.js';
 import type { ScheduleStore } from './schedules.js';
+import type { TokenStore } from './tokens.js';
 
 export interface PartitionQuery {
   prefix?: string;
@@ -49,15 +50,6 @@ export interface BuildQuery {
   limit: number;
 }
 
-/** An API token. Only its SHA-256 is stored; the token itself is shown once, when issued. */
-export interface TokenRecord {
-  id: string;
-  /** The team the token acts for; absent for an administrator's token. */
-  team?: string;
-  name: string;
-  createdAtMs: number;
-}
-
 export interface Store {
   appendEvents(events: NewEvent[]): Promise<void>;
   listEvents(query: EventQuery): Promise<BuildEventOf[]>;
@@ -77,12 +69,7 @@ export interface Store {
   /** Partitions in ref order, starting after `after`. */
   listPartitions(query?: PartitionQuery): Promise<PartitionRecord[]>;
 
-  saveToken(token: TokenRecord, sha256: string): Promise<void>;
-  findToken(sha256: string): Promise<TokenRecord | undefined>;
-  listTokens(): Promise<TokenRecord[]>;
-  /** Deletes a token, unless it is the last administrator's token (`last_admin`), or none has that id. */
-  revokeToken(id: string): Promise<'revoked' | 'not_found' | 'last_admin'>;
-
+  readonly tokens: TokenStore;
   readonly deployments: DeploymentStore;
   readonly dags: DagStore;
   readonly schedules: ScheduleStore;
