@@ -8,7 +8,7 @@ COPY . .
 # Job-type templates render with the pinned Jinja2 (src/jobtypes/jinja2-pin.json) in .tools/.
 RUN node scripts/provision.mjs --jinja2
 ENV STRATA_HOST=0.0.0.0
-# As `npm start` and `npm run worker` run it: a young generation of 4 MB per V8 heap (Node's default of
+# As `npm start` and `npm run worker` run it (test/unit/nodeLaunch.test.ts keeps them equal): a young generation of 4 MB per V8 heap (Node's default of
 # 16 MB let a worker's memory grow by 100-190 MB of uncollected garbage during a 1,000-task build) and two
 # glibc malloc arenas (one per thread of the Temporal core otherwise); docs/benchmarks.md, section d. Neither
 # slowed the benchmark's builds.

@@ -9,7 +9,6 @@
 import {
   ApplicationFailure,
   CancellationScope,
-  ChildWorkflowFailure,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
@@ -375,6 +374,5 @@ export async function graphBuild(input: GraphBuildInput): Promise<{ buildId: str
 /** A task workflow's failure as the outcome it would have signalled. */
 function outcomeOfFailure(taskId: string, err: unknown): TaskOutcome {
   if (isCancellation(err)) return { taskId, status: 'cancelled', failure: { kind: 'user', type: 'cancelled', message: `task ${taskId} was cancelled` } };
-  const cause = err instanceof ChildWorkflowFailure && err.cause ? err.cause : err;
-  return { taskId, status: 'failed', failure: failureOf(cause, 'task_launch_failed') };
+  return { taskId, status: 'failed', failure: failureOf(err, 'task_launch_failed') };
 }

@@ -5,18 +5,18 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createTaskActivities, PreparedJobRun, PreparedTask } from '../activities/tasks.js';
 import { TASK_ACTIVITY } from './activityOptions.js';
-import { tasksQueue as tasksQueueOf } from '../src/engine/temporalNames.js';
+import { tasksQueue } from '../src/engine/temporalNames.js';
 import type { Failure } from '../src/generated/databuild.js';
 
 type TaskActivities = ReturnType<typeof createTaskActivities>;
 
 /** The tasks queue beside the queue this workflow runs on. */
-const tasksQueue = () => tasksQueueOf(workflowInfo().taskQueue);
+const siblingTasksQueue = () => tasksQueue(workflowInfo().taskQueue);
 
 export function runTaskActivity(task: PreparedTask | PreparedJobRun) {
   return proxyActivities<TaskActivities>({
     ...TASK_ACTIVITY,
-    taskQueue: tasksQueue(),
+    taskQueue: siblingTasksQueue(),
     startToCloseTimeout: task.timeoutSeconds ? `${task.timeoutSeconds + 120}s` : '7 days',
     summary: `run ${task.job}: ${task.argv.join(' ')}`.slice(0, 200),
   }).runTask;
@@ -27,7 +27,7 @@ export function runTaskActivity(task: PreparedTask | PreparedJobRun) {
  * before validate_config, which runs inside: the activity stops the command at that timeout itself.
  */
 export function executeTaskActivity(job: string) {
-  return proxyActivities<TaskActivities>({ ...TASK_ACTIVITY, taskQueue: tasksQueue(), summary: `run ${job}` }).executeTask;
+  return proxyActivities<TaskActivities>({ ...TASK_ACTIVITY, taskQueue: siblingTasksQueue(), summary: `run ${job}` }).executeTask;
 }
 
 /** The job.yaml `retries` that executeTask attaches to a task's failure (absent: no retries). */

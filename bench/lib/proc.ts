@@ -65,9 +65,27 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
-/** The Node flags and environment package.json's start and worker scripts (and the Dockerfile) run Strata with. */
-export const STRATA_NODE_FLAGS = ['--max-semi-space-size=4'];
-export const STRATA_NODE_ENV = { MALLOC_ARENA_MAX: '2' };
+/**
+ * The environment and Node flags an npm script runs Strata with, read from package.json
+ * (`... && NAME=value tsx --flag src/worker.ts`), so the benchmarks run the worker as `npm run worker` does.
+ */
+export function npmScriptLaunch(name: 'start' | 'worker'): { flags: string[]; env: Record<string, string> } {
+  const packageJson = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  const script = packageJson.scripts[name] ?? '';
+  const words = script.split('&&').at(-1)!.trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  let i = 0;
+  for (; /^[A-Z_]+=/.test(words[i] ?? ''); i++) {
+    const [key, ...value] = words[i]!.split('=');
+    env[key!] = value.join('=');
+  }
+  if (words[i] !== 'tsx') throw new Error(`package.json's ${name} script does not end in \`tsx <flags> <file>\`: ${script}`);
+  return { flags: words.slice(i + 1).filter((w) => w.startsWith('--')), env };
+}
+
+const workerLaunch = npmScriptLaunch('worker');
+export const STRATA_NODE_FLAGS = workerLaunch.flags;
+export const STRATA_NODE_ENV = workerLaunch.env;
 
 /**
  * Starts `node --import tsx <script>` with the flags of `npm start` and `npm run worker` (package.json) and

@@ -50,10 +50,10 @@ export const buildsQueue = (taskQueue: string) => `${taskQueue}-builds`;
 // An event written with a key is written once however often its append is retried or repeated.
 
 /**
- * The build's own events, numbered in the order the build emits them. Number 0 is `build_requested`,
+ * The build's own events, numbered in the order the build emits them, under its workflow id. Number 0 is `build_requested`,
  * which the API writes too when it starts the build, so a listing shows the request at once.
  */
-export const buildEventKey = (buildWorkflowIdOf: string, seq: number) => `${buildWorkflowIdOf}/${seq}`;
+export const buildEventKey = (workflowId: string, seq: number) => `${workflowId}/${seq}`;
 
 /** An event a task's workflow run writes once: `task_waiting`, `job_exec_fail`. */
 export const taskRunEventKey = (taskRunId: string, type: 'task_waiting' | 'job_exec_fail') => `${taskRunId}/${type}`;
