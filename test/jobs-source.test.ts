@@ -24,6 +24,11 @@ test('a folder is used as it is; anything else is refused naming the value', asy
   const dir = await makeJobsRepo({ only: { outputs: ['a/d={d}'], exec: ['true'] } });
   expect(await resolveJobsDir(dir, tempDir('unused'))).toBe(dir);
   await expect(resolveJobsDir('/no/such/folder', tempDir('unused'))).rejects.toThrow('STRATA_JOBS=/no/such/folder: not a directory');
+  await expect(resolveJobsDir('https://git.example/jobs.git --upload-pack=x', tempDir('unused'))).rejects.toMatchObject({
+    type: 'invalid_repo',
+    message: 'STRATA_JOBS: repository refused: it contains whitespace or control characters',
+    details: { field: 'STRATA_JOBS' },
+  });
 });
 
 test('invalid and duplicate jobs are reported, the valid ones still load', async () => {

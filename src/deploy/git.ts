@@ -206,10 +206,11 @@ function parseLsTree(output: string): TreeEntry[] {
 /**
  * A working copy of `repo`'s default branch at `target` (STRATA_JOBS as a git URL): cloned shallow the
  * first time, then fetched and reset to the remote's tip, with the same transport limits as deployments.
+ * `field` names where the URL came from, for the error that refuses it.
  */
-export async function syncWorkingCopy(repo: string, target: string): Promise<void> {
+export async function syncWorkingCopy(repo: string, target: string, field: string): Promise<void> {
   const urlProblem = repoUrlProblem(repo);
-  if (urlProblem) throw new StrataError('invalid_repo', `repository refused: ${urlProblem}`, { field: 'repo' });
+  if (urlProblem) throw new StrataError('invalid_repo', `${field}: repository refused: ${urlProblem}`, { field });
   const run = (args: string[], cwd?: string) => execa('git', [...SAFE_GIT, ...args], { env: GIT_ENV, reject: false, ...(cwd ? { cwd } : {}) });
   if (!fs.existsSync(path.join(target, '.git'))) {
     fs.mkdirSync(path.dirname(target), { recursive: true });

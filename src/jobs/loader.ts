@@ -112,6 +112,6 @@ export async function resolveJobsDir(source: string, dataDir: string): Promise<s
     return dir;
   }
   const target = path.join(dataDir, 'jobs-repo');
-  await syncWorkingCopy(source, target);
+  await syncWorkingCopy(source, target, 'STRATA_JOBS');
   return target;
 }
