@@ -300,6 +300,7 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** As SqliteStore.listEvents: src/store/conditions.ts's query in PostgreSQL's dialect, the end of the projection before it alike in form. */
   async listEvents(query: EventQuery): Promise<BuildEventOf[]> {
     const { from, conditions } = eventConditions(query, 'postgres');
     const sql = `SELECT e.* FROM ${from} ${conditions.where} ORDER BY e.event_id LIMIT ${conditions.param(query.limit ?? 10_000)}`;
