@@ -61,7 +61,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const byWorker = new Map<string, number>();
   for (const e of await store.listEvents({ buildId, type: 'task_launch_success' }))
     if (e.type === 'task_launch_success') byWorker.set(e.payload.worker, (byWorker.get(e.payload.worker) ?? 0) + 1);
-  const shares = workers.map((w) => byWorker.get(w.identity) ?? 0);
+  const shares = workers.map((w) => byWorker.get(w.worker) ?? 0);
   const vsEmbedded = wallMs / embedded.wallMs;
   return {
     title: `g) ${count(DAG_TASKS)}-task no-op DAG on two workers, PostgreSQL and the Temporal server, beside the embedded stack`,

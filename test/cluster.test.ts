@@ -226,7 +226,7 @@ describe('two workers', () => {
     expect(byTask.size).toBe(200);
     const counts = new Map<string, number>();
     for (const first of await firstLaunches(buildId)) counts.set(first, (counts.get(first) ?? 0) + 1);
-    for (const w of workers) expect({ worker: w.name, share: (counts.get(w.identity) ?? 0) / 200 >= 0.25 }).toEqual({ worker: w.name, share: true });
+    for (const w of workers) expect({ worker: w.name, share: (counts.get(w.worker) ?? 0) / 200 >= 0.25 }).toEqual({ worker: w.name, share: true });
     for (const k of ks) {
       expect(countRuns(ws.RUNS, `gen/k=${k}`)).toBe(1);
       expect(countRuns(ws.RUNS, `check/k=${k}`)).toBe(1);
@@ -245,14 +245,14 @@ describe('two workers', () => {
       const firsts = launched.map((t) => t.workers[0]);
       return (
         launched.length === 32 &&
-        firsts.includes(victim.identity) &&
-        firsts.includes(survivor.identity) &&
+        firsts.includes(victim.worker) &&
+        firsts.includes(survivor.worker) &&
         launched.every((t) => countRuns(ws.RUNS, t.partitions.join(',')) === 1)
       );
     }, 180_000);
     await victim.kill('SIGKILL');
     // Launched before the kill, and running when it came.
-    const running = [...(await launchesByTask(buildId)).entries()].filter(([, t]) => t.workers[0] === victim.identity).map(([task]) => task);
+    const running = [...(await launchesByTask(buildId)).entries()].filter(([, t]) => t.workers[0] === victim.worker).map(([task]) => task);
     expect(running.length).toBeGreaterThan(0);
     for (const p of partitions) ws.release(p);
     expect(await finished(buildId)).toBe('completed');
@@ -268,7 +268,7 @@ describe('two workers', () => {
       const killed = running.includes(task);
       // A task of the killed worker ran again on the survivor; every other ran once, wherever it was.
       expect({ task, launches: launches.length }).toEqual({ task, launches: killed ? 2 : 1 });
-      if (killed) expect(launches[1]).toBe(survivor.identity);
+      if (killed) expect(launches[1]).toBe(survivor.worker);
       // The task's own record of its runs (a file per start, written by the task) agrees.
       expect({ task, runs: countRuns(ws.RUNS, built.join(',')) }).toEqual({ task, runs: launches.length });
     }
@@ -282,6 +282,6 @@ describe('two workers', () => {
     expect(await finished(next)).toBe('completed');
     // It takes its part.
     const firsts = await firstLaunches(next);
-    expect(firsts.filter((w) => w === again.identity).length).toBeGreaterThanOrEqual(25);
+    expect(firsts.filter((w) => w === again.worker).length).toBeGreaterThanOrEqual(25);
   }, TEST_TIMEOUT);
 });

@@ -6,65 +6,39 @@
  * Worker 1 is a separate process (`npm run worker`'s src/worker.ts); worker 2 runs in this one.
  */
 import os from 'node:os';
-import path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startBuild } from '../src/client/builds.js';
-import { SqliteStore } from '../src/store/sqlite.js';
 import { countRuns, makeJobsRepo, taskWorkspace } from './helpers/jobs.js';
-import { startStrataProcess, type StrataProcess } from './helpers/processes.js';
-import { sharedPaths, startStack, startTemporal, tempDir, waitFor, type Stack } from './helpers/stack.js';
+import { workerPair } from './helpers/processes.js';
+import { waitFor } from './helpers/stack.js';
 import { taskWorkflowId } from '../src/engine/temporalNames.js';
 
 const ws = taskWorkspace('shutdown');
-const dataDir = tempDir('shutdown-data');
-const taskQueue = 'shutdown';
+const pair = workerPair('shutdown');
 const quick = 'held/k=1';
 const slow = 'held/k=2';
 
-let env: TestWorkflowEnvironment;
-let worker1: StrataProcess | undefined;
-let stack: Stack | undefined;
-let store: SqliteStore | undefined;
-
-afterAll(async () => {
-  worker1?.child.kill('SIGKILL');
-  await stack?.teardown();
-  await store?.close();
-  await env?.teardown();
-});
-
 test('a stopping worker finishes what ends in its grace period and hands the rest over at once', async () => {
-  env = await startTemporal();
+  const env = await pair.startTemporal();
   ws.hold(quick);
   ws.hold(slow);
   const jobsDir = await makeJobsRepo({ held: { outputs: ['held/k={k}'], exec: ws.task, runtime_env: ws.runtime_env } });
-  worker1 = startStrataProcess('worker', {
-    STRATA_TEMPORAL_ADDRESS: env.address,
-    STRATA_DATA: dataDir,
-    STRATA_JOBS: jobsDir,
-    STRATA_TASK_QUEUE: taskQueue,
-    STRATA_SHUTDOWN_GRACE_SECONDS: '8',
-    STRATA_HEARTBEAT_EVENT_SECONDS: '1',
-    STRATA_SANDBOX_SHARED_PATHS: sharedPaths(),
-    STRATA_LOG_FORMAT: 'json',
-  });
+  const { worker1, store } = pair.startWorker1(jobsDir, { STRATA_SHUTDOWN_GRACE_SECONDS: '8', STRATA_LOG_FORMAT: 'json' });
   const worker1Id = worker1.worker;
 
-  const { buildId, handle } = await startBuild(env.client, { partitions: [quick, slow] }, { taskQueue, heartbeatSeconds: 1 });
-  store = new SqliteStore(path.join(dataDir, 'strata.db'));
+  const { buildId, handle } = await startBuild(env.client, { partitions: [quick, slow] }, { taskQueue: pair.taskQueue, heartbeatSeconds: 1 });
   const launchesOf = async (partition: string) =>
-    (await store!.listEvents({ buildId, type: 'task_launch_success' })).filter((e) => e.partitions.includes(partition));
+    (await store.listEvents({ buildId, type: 'task_launch_success' })).filter((e) => e.partitions.includes(partition));
   await waitFor('worker 1 to run both tasks', async () => (await launchesOf(quick)).length === 1 && (await launchesOf(slow)).length === 1, 90_000);
   await waitFor('both task processes to be running', () => countRuns(ws.RUNS, quick) === 1 && countRuns(ws.RUNS, slow) === 1);
 
   // The worker that takes over: same queue, same store.
-  stack = await startStack({ jobsDir, env, dataDir, extraEnv: { STRATA_TASK_QUEUE: taskQueue } });
+  await pair.startWorker2(jobsDir);
   worker1.child.kill('SIGTERM');
-  await waitFor('worker 1 to start stopping', () => worker1!.output().includes('SIGTERM: stopping'));
+  await waitFor('worker 1 to start stopping', () => worker1.output().includes('SIGTERM: stopping'));
   // Within the grace period: the quick task ends on worker 1.
   ws.release(quick);
   const handedOver = await waitFor('worker 1 to hand the slow task over', async () => {
-    const events = await store!.listEvents({ buildId, type: 'task_handed_over' });
+    const events = await store.listEvents({ buildId, type: 'task_handed_over' });
     return events.length > 0 ? events : undefined;
   }, 60_000);
   ws.release(slow);

@@ -10,7 +10,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { execa } from 'execa';
@@ -19,9 +18,8 @@ import { temporalCliPath } from '../../src/temporal/cli.js';
 import { searchAttributeCliTypes } from '../../src/temporal/searchAttributes.js';
 import { freePort, type Postgres } from './postgres.js';
 import { tempDir, waitFor } from './stack.js';
+import { startStrataProcess, withParent, type StrataProcess } from './processes.js';
 
-const SETPRIV = '/usr/bin/setpriv';
-const withParent = (argv: string[]) => (process.platform === 'linux' && fs.existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv);
 
 /** The folder `provision --temporal-server` built the server into (building it when missing: minutes the first time). */
 export async function temporalServerTools(): Promise<{ dir: string; server: string; sqlTool: string; schema: string }> {
@@ -257,17 +255,10 @@ export async function startTemporalCluster(postgres: Postgres, opts: { certs?: C
   }
 }
 
-export interface WorkerProcess {
+export interface WorkerProcess extends StrataProcess {
   name: string;
-  child: ChildProcess;
-  pid: number;
-  /** What the worker writes into `task_launch_success` events: `<host>:<pid>`. */
-  identity: string;
   dataDir: string;
   logFile: string;
-  /** Resolves when the process has ended. */
-  exited: Promise<void>;
-  kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /**
@@ -277,40 +268,20 @@ export interface WorkerProcess {
 export async function startWorkerProcess(name: string, env: Record<string, string>, dataDir = tempDir(`worker-${name}`)): Promise<WorkerProcess> {
   const logFile = path.join(dataDir, 'worker.log');
   fs.mkdirSync(dataDir, { recursive: true });
-  // A worker started again in the same folder appends: only what this one writes counts.
-  const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-  const log = fs.openSync(logFile, 'a');
-  const [file, ...argv] = withParent([process.execPath, '--import', 'tsx', path.join(projectRoot, 'src', 'worker.ts')]);
-  const child = spawn(file!, argv, { cwd: projectRoot, env: { ...process.env, STRATA_LOG_FORMAT: 'json', ...env, STRATA_DATA: dataDir }, stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const written = () => fs.readFileSync(logFile).subarray(offset).toString('utf8');
-  const tail = () => written().split('\n').slice(-30).join('\n');
+  const worker = startStrataProcess('worker', { STRATA_LOG_FORMAT: 'json', ...env, STRATA_DATA: dataDir }, { logFile });
+  const tail = () => worker.output().split('\n').slice(-30).join('\n');
   try {
     await waitFor(
       `worker ${name} to poll`,
       () => {
-        if (child.exitCode !== null) throw new Error(`worker ${name} exited with ${child.exitCode}:\n${tail()}`);
-        return written().includes('worker polling');
+        if (worker.child.exitCode !== null) throw new Error(`worker ${name} exited with ${worker.child.exitCode}:\n${tail()}`);
+        return worker.output().includes('worker polling');
       },
       180_000,
     );
   } catch (err) {
-    child.kill('SIGKILL');
+    worker.child.kill('SIGKILL');
     throw new Error(`${(err as Error).message}\nthe end of ${logFile}:\n${tail()}`);
   }
-  return {
-    name,
-    child,
-    pid: child.pid!,
-    identity: `${os.hostname()}:${child.pid}`,
-    dataDir,
-    logFile,
-    exited,
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      await exited;
-    },
-  };
+  return { ...worker, name, dataDir, logFile };
 }
