@@ -132,6 +132,16 @@ test("the seed's six-job example runs in dependency order, and arguments reach t
   expect(types.at(-1)).toBe('dag_run_succeeded');
   // The run's own stream: its jobs' task events too, and none of it in a build's.
   expect(new Set(events.body.events.map((e: { runId: string; buildId: string }) => `${e.runId}|${e.buildId}`))).toEqual(new Set([`${runId}|`]));
+  // Followed (Server-Sent Events): the same events, then the end with the run's status.
+  const followed = await request(api.app).get(`/api/v1/dags/runs/${runId}/events?follow=1`).set(as(token)).buffer(true).parse((res, done) => {
+    let text = '';
+    res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    res.on('end', () => done(null, text));
+  });
+  expect(followed.headers['content-type']).toMatch(/^text\/event-stream/);
+  const blocks = (followed.body as string).split('\n\n').filter((b) => b.startsWith('id:') || b.startsWith('event:'));
+  expect(blocks.filter((b) => b.includes('event: build_event'))).toHaveLength(events.body.events.length);
+  expect(JSON.parse(blocks.at(-1)!.split('data: ')[1]!)).toMatchObject({ runId, status: 'succeeded' });
 });
 
 test("a DAG's job writes the partition its arguments name, in its sandbox, and no other job's", async () => {

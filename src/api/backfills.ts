@@ -24,7 +24,7 @@ import {
 } from '../store/backfills.js';
 import { actorOf, checkTeam, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
-import { EventsPageSchema, EventsQuerySchema, resumeAfter, streamEvents } from './eventStream.js';
+import { EventsPageSchema, EventsQuerySchema, followWorkflow, resumeAfter } from './eventStream.js';
 import { defineRoute, iso, QueryInt, Timestamp, type Route } from './route.js';
 import { backfillWorkflowId } from '../engine/temporalNames.js';
 
@@ -314,7 +314,7 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
           const events = await store.backfills.events(record.id, query.after, query.limit);
           return { events, next: events.at(-1)?.eventId ?? query.after };
         }
-        await followBackfill(deps, record.id, resumeAfter(req, query.after), res);
+        await followBackfill(deps, record, resumeAfter(req, query.after), res);
         return undefined;
       },
     }),
@@ -369,13 +369,14 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
 }
 
 /** Streams the events of a backfill's builds until it has finished and every event is sent. */
-async function followBackfill(deps: ApiDeps, id: string, after: number, res: Response): Promise<void> {
-  await streamEvents(res, after, {
-    events: (afterId, limit) => deps.store.backfills.events(id, afterId, limit),
-    ...(deps.store.onEvents ? { onEvents: deps.store.onEvents.bind(deps.store) } : {}),
-    async ended() {
-      const status = (await deps.store.backfills.get(id))?.status;
-      return status && FINISHED_BACKFILL_STATUSES.includes(status) ? { backfillId: id, status } : undefined;
+function followBackfill(deps: ApiDeps, backfill: { id: string; workflowId: string }, after: number, res: Response): Promise<void> {
+  return followWorkflow(deps, res, after, {
+    workflowId: backfill.workflowId,
+    events: (afterId, limit) => deps.store.backfills.events(backfill.id, afterId, limit),
+    async recorded() {
+      const status = (await deps.store.backfills.get(backfill.id))?.status;
+      return status && FINISHED_BACKFILL_STATUSES.includes(status) ? status : undefined;
     },
+    end: (status) => ({ backfillId: backfill.id, status }),
   });
 }

@@ -10,7 +10,7 @@ import { FINISHED_BUILD_STATUSES, type BuildRecord } from '../engine/records.js'
 import { BuildRequestStatus, JobStatus } from '../generated/databuild.js';
 import { checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
-import { EventsPageSchema, EventsQuerySchema, resumeAfter, streamEvents } from './eventStream.js';
+import { EventsPageSchema, EventsQuerySchema, followWorkflow, resumeAfter } from './eventStream.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 import { buildEventKey, buildWorkflowId } from '../engine/temporalNames.js';
 
@@ -280,26 +280,16 @@ async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions
   if (invalid.length > 0) throw new StrataError('arg_validation_failed', invalid.join('; '), { invalid });
 }
 
-const WORKFLOW_CHECK_MS = 5_000;
-
-/**
- * Streams a build's events until the build has finished and every event it wrote has been sent. A
- * workflow terminated from outside Strata writes no final event; Temporal still knows it ended.
- */
-async function followEvents(deps: ApiDeps, build: BuildRecord, after: number, res: Response): Promise<void> {
-  let lastWorkflowCheck = Date.now();
-  await streamEvents(res, after, {
+/** Streams a build's events until the build has finished and every event it wrote has been sent. */
+function followEvents(deps: ApiDeps, build: BuildRecord, after: number, res: Response): Promise<void> {
+  let current: BuildRecord | undefined;
+  return followWorkflow(deps, res, after, {
+    workflowId: build.workflowId,
     events: (afterId, limit) => deps.store.listEvents({ buildId: build.buildId, afterId, limit }),
-    ...(deps.store.onEvents ? { onEvents: deps.store.onEvents.bind(deps.store) } : {}),
-    async ended() {
-      const current = await deps.store.getBuild(build.buildId);
-      let status: string | undefined = current && FINISHED_BUILD_STATUSES.includes(current.status) ? current.status : undefined;
-      if (!status && Date.now() - lastWorkflowCheck > WORKFLOW_CHECK_MS) {
-        lastWorkflowCheck = Date.now();
-        const described = await deps.client.workflow.getHandle(build.workflowId).describe().catch(() => undefined);
-        if (described && described.status.name !== 'RUNNING' && described.status.name !== 'CONTINUED_AS_NEW') status = described.status.name.toLowerCase();
-      }
-      return status ? { buildId: build.buildId, status, failure: current?.failure ?? null } : undefined;
+    async recorded() {
+      current = await deps.store.getBuild(build.buildId);
+      return current && FINISHED_BUILD_STATUSES.includes(current.status) ? current.status : undefined;
     },
+    end: (status) => ({ buildId: build.buildId, status, failure: current?.failure ?? null }),
   });
 }

@@ -1,13 +1,15 @@
 /**
- * Server-Sent Events of the build event log, for a build or a backfill's builds: every event after a
+ * Server-Sent Events of the event log, for a build, a backfill's builds or a DAG run: every event after a
  * cursor, as `build_event` messages whose id is the event's id (so Last-Event-ID resumes a stream),
  * then one `end` message once the source has ended and every event it wrote has been sent. Whichever
  * worker runs the work writes its events to the store: a store that announces appends (PostgreSQL's
  * NOTIFY) wakes the stream, and it still polls slowly, for what no event announces; other stores are polled.
  */
+import type { Client } from '@temporalio/client';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { BuildEventOf } from '../generated/databuild.js';
+import type { Store } from '../store/store.js';
 import { QueryInt } from './route.js';
 
 const POLL_MS = 250;
@@ -52,6 +54,42 @@ export interface EventSource {
   ended(): Promise<Record<string, unknown> | undefined>;
   /** Calls the listener when events may have been appended (Store.onEvents); returns the unsubscribe. */
   onEvents?: (listener: () => void) => () => void;
+}
+
+const WORKFLOW_CHECK_MS = 5_000;
+
+/** What a workflow's events are followed by: the events themselves, and the end the workflow records. */
+export interface WorkflowStream {
+  workflowId: string;
+  events: EventSource['events'];
+  /** The final status once the store has it (the workflow's last event), else undefined. */
+  recorded(): Promise<string | undefined>;
+  /** The `end` message's data for a final status. */
+  end(status: string): Record<string, unknown>;
+}
+
+/**
+ * Streams a workflow's events until it has ended and every event it wrote has been sent. Its end is
+ * the one it recorded, else, asked at most every 5 s, the status of the workflow if it closed without
+ * recording one (terminated from outside Strata: Temporal still knows it ended).
+ */
+export async function followWorkflow(deps: { store: Store; client: Client }, res: Response, after: number, stream: WorkflowStream): Promise<void> {
+  let lastWorkflowCheck = Date.now();
+  const status = async () => {
+    const recorded = await stream.recorded();
+    if (recorded || Date.now() - lastWorkflowCheck <= WORKFLOW_CHECK_MS) return recorded;
+    lastWorkflowCheck = Date.now();
+    const described = await deps.client.workflow.getHandle(stream.workflowId).describe().catch(() => undefined);
+    return described && described.status.name !== 'RUNNING' && described.status.name !== 'CONTINUED_AS_NEW' ? described.status.name.toLowerCase() : undefined;
+  };
+  await streamEvents(res, after, {
+    events: stream.events,
+    ...(deps.store.onEvents ? { onEvents: deps.store.onEvents.bind(deps.store) } : {}),
+    async ended() {
+      const ended = await status();
+      return ended ? stream.end(ended) : undefined;
+    },
+  });
 }
 
 export async function streamEvents(res: Response, after: number, source: EventSource): Promise<void> {
