@@ -16,6 +16,7 @@ import type { Store } from '../src/store/store.js';
 import { activityFields, log } from '../src/log.js';
 import { createClaimActivities } from './claims.js';
 import { taskRunEventKey } from '../src/engine/temporalNames.js';
+import { isRunId } from '../src/engine/ids.js';
 
 export interface TaskRef {
   buildId: string;
@@ -55,9 +56,14 @@ export interface PreparedJobRun extends PreparedCommand {
   runId: string;
 }
 
-/** The stream a launch's events go to, and the id that names its log file and run folder. */
-function streamOfLaunch(task: PreparedTask | PreparedJobRun): { ids: { buildId: string } | { runId: string }; id: string } {
-  return 'runId' in task ? { ids: { runId: task.runId }, id: task.runId } : { ids: { buildId: task.buildId }, id: task.buildId };
+/**
+ * The stream a launch's events go to, and the id that names its log file and run folder. A job run
+ * prepared before runs had their own stream (a running workflow's recorded prepareJobRun) carries its
+ * run id as a build id.
+ */
+export function streamOfLaunch(task: PreparedTask | PreparedJobRun): { ids: { buildId: string } | { runId: string }; id: string } {
+  const runId = 'runId' in task ? task.runId : isRunId(task.buildId) ? task.buildId : undefined;
+  return runId !== undefined ? { ids: { runId }, id: runId } : { ids: { buildId: (task as PreparedTask).buildId }, id: (task as PreparedTask).buildId };
 }
 
 export interface RunTaskInput {

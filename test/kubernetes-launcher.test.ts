@@ -418,6 +418,18 @@ describe('runTask with the kubernetes launcher, against a mock Kubernetes API se
     await second.stop(100);
     void first;
   });
+
+  test("a retried launch of a job run deletes the Job a dead worker left running for the same run", async () => {
+    api = await mockKubernetes(() => ({ lines: ['working'], exitCode: 0, runMs: Infinity }));
+    const { buildId: _build, ...task } = spec(tmp()).task as { buildId: string };
+    const runSpec = () => spec(tmp(), { task: { ...(task as Omit<NonNullable<LaunchSpec['task']>, 'buildId'>), runId: 'run-20261201-230000-abcdef' } });
+    const first = await launcherOn(api).launch(runSpec());
+    const firstName = [...api.jobs.keys()][0]!;
+    const second = await launcherOn(api).launch(runSpec());
+    expect(jobDeletes(api).map((r) => r.path)).toEqual([`/apis/batch/v1/namespaces/tasks/jobs/${firstName}`]);
+    await second.stop(100);
+    void first;
+  });
 });
 
 async function waitUntil<T>(check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import { argumentEnv, argumentsProblem, commandSizeProblem, MAX_ARGUMENT_DEPTH, MAX_ARGUMENTS_BYTES, runArgv } from '../engine/arguments.js';
 import { parseDagRequest, type DagProblem, type DagRequest } from '../engine/dag.js';
-import { StrataError } from '../errors.js';
+import { failureOf, StrataError } from '../errors.js';
 import { JobNameSchema, TeamNameSchema } from '../engine/jobManifest.js';
 import { DAG_NODE_STATUSES, DAG_RUN_STATUSES, type DagNodeRecord, type DagRunRecord } from '../store/dags.js';
 import { actorOf, checkTeam, isAdmin, type Principal } from './principal.js';
@@ -149,7 +149,14 @@ export function dagRoutes(deps: ApiDeps): Route[] {
           { runId, workflowId, team: request.team, name, maxConcurrent: request.maxConcurrent, startedBy: actorOf(principal), createdAtMs: Date.now() },
           request.jobs,
         );
-        await startDagRun(client, { runId, team: request.team, name, maxConcurrent: request.maxConcurrent, jobs: request.jobs }, { taskQueue: deps.taskQueue });
+        try {
+          await startDagRun(client, { runId, team: request.team, name, maxConcurrent: request.maxConcurrent, jobs: request.jobs }, { taskQueue: deps.taskQueue });
+        } catch (err) {
+          // A run that never started is not left `running`: its record and its followers see it end.
+          const failure = failureOf(err, 'temporal_unavailable');
+          await store.appendEvents([{ runId, type: 'dag_run_failed', payload: { failure: { ...failure, message: `DAG run ${runId} could not start: ${failure.message}` } } }]);
+          throw err;
+        }
         res.location(`/api/v1/dags/runs/${runId}`);
         return { runId, workflowId };
       },

@@ -6,6 +6,7 @@
  * NOTIFY) wakes the stream, and it still polls slowly, for what no event announces; other stores are polled.
  */
 import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { BuildEventOf } from '../generated/databuild.js';
@@ -79,7 +80,12 @@ export async function followWorkflow(deps: { store: Store; client: Client }, res
     const recorded = await stream.recorded();
     if (recorded || Date.now() - lastWorkflowCheck <= WORKFLOW_CHECK_MS) return recorded;
     lastWorkflowCheck = Date.now();
-    const described = await deps.client.workflow.getHandle(stream.workflowId).describe().catch(() => undefined);
+    // Gone from Temporal (it never started, or its history outlived retention): it will record nothing more.
+    const described = await deps.client.workflow
+      .getHandle(stream.workflowId)
+      .describe()
+      .catch((err: unknown) => (err instanceof WorkflowNotFoundError ? 'not_found' : undefined));
+    if (typeof described === 'string') return described;
     return described && described.status.name !== 'RUNNING' && described.status.name !== 'CONTINUED_AS_NEW' ? described.status.name.toLowerCase() : undefined;
   };
   await streamEvents(res, after, {

@@ -42,6 +42,9 @@ export const newDagRunId = (now = new Date(), random = Math.random) => `dag-${so
 /** The id of a job run started by hand: `run-` and a sortable id. */
 export const newJobRunId = (now = new Date(), random = Math.random) => `run-${sortableId(now, random)}`;
 
+/** Whether an id is a DAG run's or a job run's (their prefixes, which no build id has): how a log made before runs had their own stream is split. */
+export const isRunId = (id: string) => id.startsWith('dag-') || id.startsWith('run-');
+
 /** The time to the second, then 6 random hex digits: ids sort by when they were made. */
 function sortableId(now: Date, random: () => number): string {
   const iso = now.toISOString();

@@ -36,9 +36,14 @@ export type NewRunEvent = EventBody & { runId: string };
 
 export type NewEvent = NewBuildEvent | NewRunEvent;
 
-/** The ids of an event's stream, as the log's two columns hold them: exactly one is set. */
-export const streamIdsOf = (event: NewEvent): { buildId: string; runId: null } | { buildId: null; runId: string } =>
-  'runId' in event ? { buildId: null, runId: event.runId } : { buildId: event.buildId, runId: null };
+/** The ids of an event's stream, as the log's two columns hold them: exactly one is set, and never empty. */
+export function streamIdsOf(event: NewEvent): { buildId: string; runId: null } | { buildId: null; runId: string } {
+  const { buildId, runId } = event as { buildId?: string; runId?: string };
+  if (runId && !buildId) return { buildId: null, runId };
+  if (buildId && !runId) return { buildId, runId: null };
+  // A writer's mistake, not a user's: the platform's fault.
+  throw new Error(`a ${event.type} event must name its build or its run, not both or neither (buildId ${JSON.stringify(buildId)}, runId ${JSON.stringify(runId)})`);
+}
 
 export interface BuildRecord {
   buildId: string;

@@ -262,10 +262,11 @@ export class KubernetesLauncher implements Launcher {
     };
   }
 
-  /** Deletes Jobs of the same task and build: a worker that died left them running, and this launch replaces them. */
+  /** Deletes Jobs of the same task and build (or run): a worker that died left them running, and this launch replaces them. */
   private async removeLeftovers(labels: Record<string, string>): Promise<void> {
     const namespace = this.options.namespace;
-    const labelSelector = `strata.dev/task=${labels['strata.dev/task']},strata.dev/build=${labels['strata.dev/build']}`;
+    const stream = labels['strata.dev/run'] !== undefined ? `strata.dev/run=${labels['strata.dev/run']}` : `strata.dev/build=${labels['strata.dev/build']}`;
+    const labelSelector = `strata.dev/task=${labels['strata.dev/task']},${stream}`;
     let jobs: V1Job[];
     try {
       jobs = (await this.batch.listNamespacedJob({ namespace, labelSelector })).items;

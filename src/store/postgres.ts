@@ -16,7 +16,7 @@ import { PostgresSchedules } from './postgresSchedules.js';
 import { PostgresTokens } from './postgresTokens.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, type BuildRow, type EventRow, type PartitionRow, type TaskRow } from './rows.js';
 import type { BuildQuery, EventQuery, PartitionQuery, Store } from './store.js';
-import { streamIdsOf, type BuildRecord, type NewBuildEvent, type NewEvent, type PartitionRecord, type PlannedTask, type TaskRecord } from '../engine/records.js';
+import { streamIdsOf, type BuildRecord, type NewBuildEvent, type NewEvent, type NewRunEvent, type PartitionRecord, type PlannedTask, type TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
 const TERMINAL_TASK: JobStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
@@ -127,8 +127,8 @@ export class PostgresStore implements Store {
     if (eventId === undefined) return false;
     if (partitions.length > 0)
       await c.query(`INSERT INTO event_partitions (partition, event_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING`, [partitions, eventId]);
-    if ('runId' in event) await this.dags.project(c, event, ts);
-    else await this.project(c, event, ts);
+    if (runId !== null) await this.dags.project(c, event as NewRunEvent, ts);
+    else await this.project(c, event as NewBuildEvent, ts);
     return true;
   }
 

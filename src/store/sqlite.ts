@@ -12,7 +12,7 @@ import { SqliteDeployments } from './sqliteDeployments.js';
 import { SqliteTokens } from './sqliteTokens.js';
 import { toBuild, toEvent, toPartition, toPlanned, toTask, type BuildRow, type EventRow, type PartitionRow, type TaskRow } from './rows.js';
 import type { BuildQuery, EventQuery, PartitionQuery, Store } from './store.js';
-import { streamIdsOf, type BuildRecord, type NewBuildEvent, type NewEvent, type PartitionRecord, type PlannedTask, type TaskRecord } from '../engine/records.js';
+import { streamIdsOf, type BuildRecord, type NewBuildEvent, type NewEvent, type NewRunEvent, type PartitionRecord, type PlannedTask, type TaskRecord } from '../engine/records.js';
 import { buildWorkflowId } from '../engine/temporalNames.js';
 
 /** The event log; an event is a build's (build_id) or a run's (run_id: a DAG run or a job run by hand), never both. */
@@ -122,8 +122,7 @@ export class SqliteStore implements Store {
     const partitionColumns = this.db.prepare(`SELECT name FROM pragma_table_info('partitions')`).pluck().all() as string[];
     if (partitionColumns.length > 0 && !partitionColumns.includes('stale_because')) this.db.exec(`ALTER TABLE partitions ADD COLUMN stale_because TEXT`);
     // ... and before DAG runs and job runs had their own stream in the event log (their events held the run id as a build id).
-    const eventColumns = this.db.prepare(`SELECT name FROM pragma_table_info('events')`).pluck().all() as string[];
-    if (eventColumns.length > 0 && !eventColumns.includes('run_id')) this.splitRunStreams();
+    this.splitRunStreams();
     this.db.exec(SCHEMA);
     this.deployments = new SqliteDeployments(this.db);
     this.dags = new SqliteDags(this.db);
@@ -134,12 +133,16 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Moves the events of DAG runs and job runs (ids minted as `dag-…` and `run-…`, which no build id
-   * starts with) from build_id to run_id. SQLite cannot drop a NOT NULL, so the table is copied, ids kept.
+   * In a log made before runs had their own stream, moves the events of DAG runs and job runs (ids
+   * minted as `dag-…` and `run-…`, src/engine/ids.ts isRunId) from build_id to run_id. SQLite cannot drop
+   * a NOT NULL, so the table is copied, ids kept. In one write transaction that looks again first: of
+   * two processes opening the file at once, one copies and the other finds it done.
    */
   private splitRunStreams(): void {
     const isRun = `build_id LIKE 'dag-%' OR build_id LIKE 'run-%'`;
     this.db.transaction(() => {
+      const columns = this.db.prepare(`SELECT name FROM pragma_table_info('events')`).pluck().all() as string[];
+      if (columns.length === 0 || columns.includes('run_id')) return;
       this.db.exec(eventsTable('events_split'));
       this.db.exec(
         `INSERT INTO events_split (event_id, build_id, run_id, ts, type, job, task_id, partitions, payload, dedupe_key)
@@ -147,7 +150,7 @@ export class SqliteStore implements Store {
                 ts, type, job, task_id, partitions, payload, dedupe_key FROM events`,
       );
       this.db.exec(`DROP TABLE events; ALTER TABLE events_split RENAME TO events`);
-    })();
+    }).immediate();
   }
 
   async appendEvents(events: NewEvent[]): Promise<void> {
@@ -173,8 +176,8 @@ export class SqliteStore implements Store {
     if (result.changes === 0) return;
     const link = this.db.prepare(`INSERT OR IGNORE INTO event_partitions (partition, event_id) VALUES (?, ?)`);
     for (const ref of partitions) link.run(ref, result.lastInsertRowid);
-    if ('runId' in event) this.dags.project(event, ts);
-    else this.project(event, ts);
+    if (runId !== null) this.dags.project(event as NewRunEvent, ts);
+    else this.project(event as NewBuildEvent, ts);
   }
 
   /**
