@@ -24,7 +24,7 @@ import {
 } from '../store/backfills.js';
 import { actorOf, checkTeam, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
-import { EventsPageSchema, EventsQuerySchema, followWorkflow, resumeAfter } from './eventStream.js';
+import { answerEvents, EventsQuerySchema, eventsResponses, type WorkflowStream } from './eventStream.js';
 import { defineRoute, iso, QueryInt, Timestamp, type Route } from './route.js';
 import { backfillWorkflowId } from '../engine/temporalNames.js';
 
@@ -299,23 +299,10 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
       access: 'token',
       params: BackfillIdParams,
       query: EventsQuerySchema,
-      responses: {
-        200: {
-          description:
-            'Without follow: a page of events and the eventId to continue after. With follow: text/event-stream of `build_event` messages (id = eventId, resumable with Last-Event-ID) and a final `end` message carrying the backfill status',
-          schema: EventsPageSchema,
-          alsoContentTypes: ['text/event-stream'],
-        },
-      },
+      responses: eventsResponses('backfill'),
       errors: [404],
       async handler({ params, query, principal, req, res }) {
-        const record = await visible(principal, params.id);
-        if (!query.follow) {
-          const events = await store.backfills.events(record.id, query.after, query.limit);
-          return { events, next: events.at(-1)?.eventId ?? query.after };
-        }
-        await followBackfill(deps, record, resumeAfter(req, query.after), res);
-        return undefined;
+        return answerEvents(deps, query, req, res, backfillStream(deps, await visible(principal, params.id)));
       },
     }),
 
@@ -369,8 +356,8 @@ export function backfillRoutes(deps: ApiDeps): Route[] {
 }
 
 /** Streams the events of a backfill's builds until it has finished and every event is sent. */
-function followBackfill(deps: ApiDeps, backfill: { id: string; workflowId: string }, after: number, res: Response): Promise<void> {
-  return followWorkflow(deps, res, after, {
+function backfillStream(deps: ApiDeps, backfill: { id: string; workflowId: string }): WorkflowStream {
+  return {
     workflowId: backfill.workflowId,
     events: (afterId, limit) => deps.store.backfills.events(backfill.id, afterId, limit),
     async recorded() {
@@ -378,5 +365,5 @@ function followBackfill(deps: ApiDeps, backfill: { id: string; workflowId: strin
       return status && FINISHED_BACKFILL_STATUSES.includes(status) ? status : undefined;
     },
     end: (status) => ({ backfillId: backfill.id, status }),
-  });
+  };
 }

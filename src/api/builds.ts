@@ -1,5 +1,4 @@
 /** /api/v1/builds: request, list, inspect, follow and cancel partition builds. */
-import type { Response } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { z } from 'zod';
 import { BuildRequestSchema, startBuild } from '../client/builds.js';
@@ -10,7 +9,7 @@ import { FINISHED_BUILD_STATUSES, type BuildRecord } from '../engine/records.js'
 import { BuildRequestStatus, JobStatus } from '../generated/databuild.js';
 import { checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
-import { EventsPageSchema, EventsQuerySchema, followWorkflow, resumeAfter } from './eventStream.js';
+import { answerEvents, EventsQuerySchema, eventsResponses, type WorkflowStream } from './eventStream.js';
 import { defineRoute, FailureSchema, iso, QueryInt, Timestamp, type Route } from './route.js';
 import { buildEventKey, buildWorkflowId } from '../engine/temporalNames.js';
 
@@ -197,23 +196,10 @@ export function buildRoutes(deps: ApiDeps): Route[] {
       access: 'token',
       params: BuildIdParams,
       query: EventsQuerySchema,
-      responses: {
-        200: {
-          description:
-            'Without follow: a page of events and the eventId to continue after. With follow: text/event-stream of `build_event` messages (id = eventId, resumable with Last-Event-ID) and a final `end` message carrying the build status',
-          schema: EventsPageSchema,
-          alsoContentTypes: ['text/event-stream'],
-        },
-      },
+      responses: eventsResponses('build'),
       errors: [404],
       async handler({ params, query, principal, req, res }) {
-        const build = await visibleBuild(store, principal, params.id);
-        if (!query.follow) {
-          const events = await store.listEvents({ buildId: build.buildId, afterId: query.after, limit: query.limit });
-          return { events, next: events.at(-1)?.eventId ?? query.after };
-        }
-        await followEvents(deps, build, resumeAfter(req, query.after), res);
-        return undefined;
+        return answerEvents(deps, query, req, res, buildStream(deps, await visibleBuild(store, principal, params.id)));
       },
     }),
 
@@ -280,10 +266,10 @@ async function refuseUnbuildable(deps: ApiDeps, principal: Principal, partitions
   if (invalid.length > 0) throw new StrataError('arg_validation_failed', invalid.join('; '), { invalid });
 }
 
-/** Streams a build's events until the build has finished and every event it wrote has been sent. */
-function followEvents(deps: ApiDeps, build: BuildRecord, after: number, res: Response): Promise<void> {
+/** A build's events, ended by its final status. */
+function buildStream(deps: ApiDeps, build: BuildRecord): WorkflowStream {
   let current: BuildRecord | undefined;
-  return followWorkflow(deps, res, after, {
+  return {
     workflowId: build.workflowId,
     events: (afterId, limit) => deps.store.listEvents({ buildId: build.buildId, afterId, limit }),
     async recorded() {
@@ -291,5 +277,5 @@ function followEvents(deps: ApiDeps, build: BuildRecord, after: number, res: Res
       return current && FINISHED_BUILD_STATUSES.includes(current.status) ? current.status : undefined;
     },
     end: (status) => ({ buildId: build.buildId, status, failure: current?.failure ?? null }),
-  });
+  };
 }

@@ -1,5 +1,4 @@
 /** /api/v1/dags/runs (explicit DAGs of jobs, the meta-jobs format) and runs of one job by hand. */
-import type { Response } from 'express';
 import { z } from 'zod';
 import { argumentEnv, argumentsProblem, commandSizeProblem, MAX_ARGUMENT_DEPTH, MAX_ARGUMENTS_BYTES, runArgv } from '../engine/arguments.js';
 import { parseDagRequest, type DagProblem, type DagRequest } from '../engine/dag.js';
@@ -9,7 +8,7 @@ import { DAG_NODE_STATUSES, DAG_RUN_STATUSES, type DagNodeRecord, type DagRunRec
 import { actorOf, checkTeam, isAdmin, type Principal } from './principal.js';
 import type { ApiDeps } from './deps.js';
 import { defineRoute, FailureSchema, iso, Timestamp, type Route } from './route.js';
-import { EventsPageSchema, EventsQuerySchema, followWorkflow, resumeAfter } from './eventStream.js';
+import { answerEvents, EventsQuerySchema, eventsResponses, type WorkflowStream } from './eventStream.js';
 import { newDagRun, startDagRun, startJobRun } from '../client/runs.js';
 
 /** A job run's arguments: a JSON object, at most MAX_ARGUMENT_DEPTH deep and MAX_ARGUMENTS_BYTES as JSON. */
@@ -187,25 +186,13 @@ export function dagRoutes(deps: ApiDeps): Route[] {
       access: 'token',
       params: z.strictObject({ id: z.string().regex(/^dag-[A-Za-z0-9-]{1,64}$/, 'is not a DAG run id') }),
       query: EventsQuerySchema,
-      responses: {
-        200: {
-          description:
-            'Without follow: a page of events and the eventId to continue after. With follow: text/event-stream of `build_event` messages (id = eventId, resumable with Last-Event-ID) and a final `end` message carrying the run status',
-          schema: EventsPageSchema,
-          alsoContentTypes: ['text/event-stream'],
-        },
-      },
+      responses: eventsResponses('run'),
       errors: [404],
       async handler({ params, query, principal, req, res }) {
         const run = await store.dags.get(params.id);
         if (!run) throw new StrataError('not_found', `no DAG run "${params.id}"`, { runId: params.id });
         checkTeam(principal, run.team, `DAG run "${params.id}"`);
-        if (!query.follow) {
-          const events = await store.listEvents({ runId: run.runId, afterId: query.after, limit: query.limit });
-          return { events, next: events.at(-1)?.eventId ?? query.after };
-        }
-        await followDagRun(deps, run, resumeAfter(req, query.after), res);
-        return undefined;
+        return answerEvents(deps, query, req, res, dagRunStream(deps, run));
       },
     }),
 
@@ -234,10 +221,10 @@ export function dagRoutes(deps: ApiDeps): Route[] {
   ];
 }
 
-/** Streams a DAG run's events until the run has finished and every event it wrote has been sent (as builds.ts's followEvents, for a run). */
-function followDagRun(deps: ApiDeps, run: DagRunRecord, after: number, res: Response): Promise<void> {
+/** A DAG run's events, ended by its final status. */
+function dagRunStream(deps: ApiDeps, run: DagRunRecord): WorkflowStream {
   let current: DagRunRecord | undefined;
-  return followWorkflow(deps, res, after, {
+  return {
     workflowId: run.workflowId,
     events: (afterId, limit) => deps.store.listEvents({ runId: run.runId, afterId, limit }),
     async recorded() {
@@ -245,5 +232,5 @@ function followDagRun(deps: ApiDeps, run: DagRunRecord, after: number, res: Resp
       return current && current.status !== 'running' ? current.status : undefined;
     },
     end: (status) => ({ runId: run.runId, status, failure: current?.failure ?? null }),
-  });
+  };
 }

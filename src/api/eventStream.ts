@@ -42,6 +42,15 @@ export const EventsQuerySchema = z.strictObject({
 /** A page of events and the eventId to continue after. */
 export const EventsPageSchema = z.object({ events: z.array(EventSchema), next: z.number().int() });
 
+/** An events route's responses: a page, or with follow=1 a stream whose `end` message carries `what`'s status. */
+export const eventsResponses = (what: string) => ({
+  200: {
+    description: `Without follow: a page of events and the eventId to continue after. With follow: text/event-stream of \`build_event\` messages (id = eventId, resumable with Last-Event-ID) and a final \`end\` message carrying the ${what} status`,
+    schema: EventsPageSchema,
+    alsoContentTypes: ['text/event-stream'],
+  },
+});
+
 /** Where a stream starts: after the Last-Event-ID a reconnecting client sends, else after `after`. */
 export function resumeAfter(req: Request, after: number): number {
   const resumeFrom = Number(req.get('last-event-id'));
@@ -67,6 +76,25 @@ export interface WorkflowStream {
   recorded(): Promise<string | undefined>;
   /** The `end` message's data for a final status. */
   end(status: string): Record<string, unknown>;
+}
+
+/**
+ * An events route's answer: without follow a page of the stream's events; with follow=1 the stream
+ * itself, until the workflow has ended (followWorkflow), answered here.
+ */
+export async function answerEvents(
+  deps: { store: Store; client: Client },
+  query: z.output<typeof EventsQuerySchema>,
+  req: Request,
+  res: Response,
+  stream: WorkflowStream,
+): Promise<z.output<typeof EventsPageSchema> | undefined> {
+  if (!query.follow) {
+    const events = await stream.events(query.after, query.limit);
+    return { events: events as z.output<typeof EventsPageSchema>['events'], next: events.at(-1)?.eventId ?? query.after };
+  }
+  await followWorkflow(deps, res, resumeAfter(req, query.after), stream);
+  return undefined;
 }
 
 /**
