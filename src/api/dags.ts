@@ -221,7 +221,7 @@ export function dagRoutes(deps: ApiDeps): Route[] {
   ];
 }
 
-/** A DAG run's events, ended by its final status. */
+/** A DAG run's events, ended by its final status: alike in form to builds.ts's buildStream, each reading its own record and stream. */
 function dagRunStream(deps: ApiDeps, run: DagRunRecord): WorkflowStream {
   let current: DagRunRecord | undefined;
   return {
