@@ -171,6 +171,12 @@ function spec(dir: string, over: Partial<LaunchSpec> = {}): LaunchSpec {
   };
 }
 
+/** spec's task as a job run's: its run instead of a build. */
+function runSpec(dir: string, runId: string): LaunchSpec {
+  const { buildId: _build, ...task } = spec(dir).task as NonNullable<LaunchSpec['task']> & { buildId: string };
+  return spec(dir, { task: { ...task, runId } });
+}
+
 const launcherOn = (api: Api, claim?: string) =>
   new KubernetesLauncher({ namespace: 'tasks', kubeConfig: api.kubeConfig, pollMs: { initial: 5, max: 20 }, ...(claim ? { warehouseClaim: claim } : {}) });
 
@@ -295,8 +301,7 @@ describe('kubernetes launcher, against a mock Kubernetes API server (no cluster 
 
   test("a job run's Job is labelled with its run, not a build", async () => {
     api = await mockKubernetes(() => ({ lines: [], exitCode: 0, message: '', runMs: 0 }));
-    const { buildId: _build, ...task } = spec(tmp()).task as { buildId: string };
-    const job = launcherOn(api).jobFor(spec(tmp(), { task: { ...(task as Omit<NonNullable<LaunchSpec['task']>, 'buildId'>), runId: 'dag-20261201-230000-abcdef' } }), 'strata-x');
+    const job = launcherOn(api).jobFor(runSpec(tmp(), 'dag-20261201-230000-abcdef'), 'strata-x');
     expect(job.metadata!.labels).toMatchObject({ 'strata.dev/run': 'dag-20261201-230000-abcdef' });
     expect(job.metadata!.labels).not.toHaveProperty('strata.dev/build');
     expect(job.metadata!.annotations).toEqual({ 'strata.dev/task-id': spec(tmp()).task!.taskId, 'strata.dev/run-id': 'dag-20261201-230000-abcdef' });
@@ -421,11 +426,9 @@ describe('runTask with the kubernetes launcher, against a mock Kubernetes API se
 
   test("a retried launch of a job run deletes the Job a dead worker left running for the same run", async () => {
     api = await mockKubernetes(() => ({ lines: ['working'], exitCode: 0, runMs: Infinity }));
-    const { buildId: _build, ...task } = spec(tmp()).task as { buildId: string };
-    const runSpec = () => spec(tmp(), { task: { ...(task as Omit<NonNullable<LaunchSpec['task']>, 'buildId'>), runId: 'run-20261201-230000-abcdef' } });
-    const first = await launcherOn(api).launch(runSpec());
+    const first = await launcherOn(api).launch(runSpec(tmp(), 'run-20261201-230000-abcdef'));
     const firstName = [...api.jobs.keys()][0]!;
-    const second = await launcherOn(api).launch(runSpec());
+    const second = await launcherOn(api).launch(runSpec(tmp(), 'run-20261201-230000-abcdef'));
     expect(jobDeletes(api).map((r) => r.path)).toEqual([`/apis/batch/v1/namespaces/tasks/jobs/${firstName}`]);
     await second.stop(100);
     void first;

@@ -102,7 +102,7 @@ export async function answerEvents(
  * the one it recorded, else, asked at most every 5 s, the status of the workflow if it closed without
  * recording one (terminated from outside Strata: Temporal still knows it ended).
  */
-export async function followWorkflow(deps: { store: Store; client: Client }, res: Response, after: number, stream: WorkflowStream): Promise<void> {
+async function followWorkflow(deps: { store: Store; client: Client }, res: Response, after: number, stream: WorkflowStream): Promise<void> {
   let lastWorkflowCheck = Date.now();
   const status = async () => {
     const recorded = await stream.recorded();

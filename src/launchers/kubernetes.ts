@@ -142,16 +142,18 @@ export class KubernetesLauncher implements Launcher {
     const env: Record<string, string> = { ...spec.env };
     for (const k of WORKER_ONLY) delete env[k];
     Object.assign(env, { HOME: '/tmp', TMPDIR: '/tmp', STRATA_MANIFEST_FILE: '/dev/termination-log', STRATA_JOB_CONFIG_FILE: `${CONFIG_MOUNT}/config.json` });
+    // A partition task's Job is labelled with its build, a job run's with its run.
+    const [stream, streamId] = 'runId' in task ? ['run', task.runId] : ['build', task.buildId];
     const labels: Record<string, string> = {
       'app.kubernetes.io/managed-by': 'strata',
       'app.kubernetes.io/component': 'task',
       'strata.dev/team': labelValue(task.team),
       'strata.dev/job': labelValue(task.job),
       'strata.dev/task': labelValue(task.taskId),
-      ...('runId' in task ? { 'strata.dev/run': labelValue(task.runId) } : { 'strata.dev/build': labelValue(task.buildId) }),
+      [`strata.dev/${stream}`]: labelValue(streamId),
       ...(spec.sandbox.network ? {} : { 'strata.dev/network': 'none' }),
     };
-    const annotations = { 'strata.dev/task-id': task.taskId, ...('runId' in task ? { 'strata.dev/run-id': task.runId } : { 'strata.dev/build-id': task.buildId }) };
+    const annotations = { 'strata.dev/task-id': task.taskId, [`strata.dev/${stream}-id`]: streamId };
     const warehouse = spec.env.STRATA_WAREHOUSE;
     const volumes = [
       { name: 'tmp', emptyDir: {} },
@@ -265,8 +267,8 @@ export class KubernetesLauncher implements Launcher {
   /** Deletes Jobs of the same task and build (or run): a worker that died left them running, and this launch replaces them. */
   private async removeLeftovers(labels: Record<string, string>): Promise<void> {
     const namespace = this.options.namespace;
-    const stream = labels['strata.dev/run'] !== undefined ? `strata.dev/run=${labels['strata.dev/run']}` : `strata.dev/build=${labels['strata.dev/build']}`;
-    const labelSelector = `strata.dev/task=${labels['strata.dev/task']},${stream}`;
+    const stream = labels['strata.dev/run'] !== undefined ? 'strata.dev/run' : 'strata.dev/build';
+    const labelSelector = `strata.dev/task=${labels['strata.dev/task']},${stream}=${labels[stream]}`;
     let jobs: V1Job[];
     try {
       jobs = (await this.batch.listNamespacedJob({ namespace, labelSelector })).items;
